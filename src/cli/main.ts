@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/**
+ * The arca command line: dispatches to the commands and maps errors to one line on stderr and an exit code.
+ */
+import { pathToFileURL } from 'node:url'
+import { realpathSync } from 'node:fs'
+import { ArcaError, EXIT_CODES } from '../core/errors.js'
+import { backupCommand, checkCommand, forgetCommand, lsCommand, restoreCommand, snapshotsCommand } from './commands-data.js'
+import { initCommand, keyCommand, repairCommand } from './commands-vault.js'
+import { defaultIo, type Io } from './context.js'
+
+const USAGE = `Usage: arca COMMAND [options]
+
+Commands (every command takes --repo DIR; the passphrase comes from ARCA_PASSPHRASE or --passphrase-file FILE):
+  init                         create a vault in an empty directory
+  backup --plan NAME [--mode full|incremental|differential] [--exclude GLOB]... [--include GLOB]... PATH...
+  snapshots [--json]           list snapshots
+  ls SNAPSHOT [PATH] [--json]  list files of a snapshot (SNAPSHOT: id prefix or "latest")
+  restore SNAPSHOT[:PATH] --target DIR [--overwrite]
+  check [--read-data] [--read-data-subset n/m|p%]
+  forget SNAPSHOT...           remove snapshots
+  key list|add|remove|passwd|recovery
+  repair                       rebuild the index from the pack files`
+
+export async function main(argv: string[], io: Io = defaultIo, signal?: AbortSignal): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'init': return await initCommand(rest, io)
+      case 'backup': return await backupCommand(rest, io, signal)
+      case 'snapshots': return await snapshotsCommand(rest, io)
+      case 'ls': return await lsCommand(rest, io)
+      case 'restore': return await restoreCommand(rest, io)
+      case 'check': return await checkCommand(rest, io)
+      case 'forget': return await forgetCommand(rest, io)
+      case 'key': return await keyCommand(rest, io)
+      case 'repair': return await repairCommand(rest, io)
+      case undefined: case 'help': case '--help': case '-h':
+        io.out(USAGE)
+        return command === undefined ? 2 : 0
+      default:
+        throw ArcaError.invalidArgument(`Unknown command "${command}": run "arca help" for the list`)
+    }
+  } catch (err) {
+    if (err instanceof ArcaError) {
+      io.err(`arca: ${err.message}`)
+      return EXIT_CODES[err.code]
+    }
+    io.err(`arca: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+    return 1
+  }
+}
+
+function isEntryPoint(): boolean {
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(process.argv[1] ?? '')).href
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint()) {
+  const controller = new AbortController()
+  let signals = 0
+  const onSignal = (): void => {
+    if (++signals > 1) process.exit(130)
+    controller.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  main(process.argv.slice(2), defaultIo, controller.signal).then((code) => {
+    process.exitCode = code
+  })
+}

@@ -1,0 +1,81 @@
+/**
+ * Sealing: compress, pad and encrypt one object (chunk or tree) so that only holders of the vault's data key can
+ * read it, and any change to the ciphertext, the id or the associated header is detected.
+ *
+ * sealed    = salt (16) | ciphertext | tag (16)
+ * plaintext = compression (u8) | rawLength (u32 LE) | bodyLength (u32 LE) | body | zero padding,
+ *             padded to padmeLength(9 + bodyLength)
+ * key       = keyed BLAKE3(dataKey, salt)      one fresh AES-256-GCM key per object: nonce reuse is impossible
+ * nonce     = 12 zero bytes                    by construction, as each key encrypts exactly one message
+ * aad       = supplied by the caller; it binds the object id and the cleartext envelope header
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { ArcaError } from '../core/errors.js'
+import { keyedBlake3 } from './blake3.js'
+import { compressChunk, decompressChunk } from './compression.js'
+import { padmeLength } from './padme.js'
+
+export const SALT_BYTES = 16
+export const TAG_BYTES = 16
+const HEADER_BYTES = 9
+const ZERO_NONCE = Buffer.alloc(12)
+export const MAX_RAW_BYTES = 0xffffffff
+
+export interface SealOptions {
+  /** Compress before encrypting (default true). */
+  compress?: boolean
+  /** For golden vectors only: a fixed salt. Never pass this in production code. */
+  salt?: Uint8Array
+}
+
+export interface SealResult {
+  sealed: Uint8Array
+  /** Bytes of the compressed body before padding, for statistics. */
+  compressedBytes: number
+}
+
+export function seal(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, options: SealOptions = {}): SealResult {
+  if (plain.length > MAX_RAW_BYTES) throw ArcaError.invalidArgument(`Object too large to seal: ${plain.length} bytes`)
+  const { alg, body } = options.compress === false ? { alg: 0, body: plain } : compressChunk(plain)
+  const paddedLength = padmeLength(HEADER_BYTES + body.length)
+  const salt = options.salt ?? randomBytes(SALT_BYTES)
+  const key = keyedBlake3(dataKey, salt)
+  const cipher = createCipheriv('aes-256-gcm', key, ZERO_NONCE)
+  cipher.setAAD(aad)
+  const header = Buffer.alloc(HEADER_BYTES)
+  header[0] = alg
+  header.writeUInt32LE(plain.length, 1)
+  header.writeUInt32LE(body.length, 5)
+  const out = Buffer.allocUnsafe(SALT_BYTES + paddedLength + TAG_BYTES)
+  out.set(salt, 0)
+  let at = SALT_BYTES
+  at += cipher.update(header).copy(out, at)
+  at += cipher.update(body).copy(out, at)
+  const padding = paddedLength - HEADER_BYTES - body.length
+  if (padding > 0) at += cipher.update(Buffer.alloc(padding)).copy(out, at)
+  at += cipher.final().copy(out, at)
+  cipher.getAuthTag().copy(out, at)
+  return { sealed: out, compressedBytes: body.length }
+}
+
+export function open(dataKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+  if (sealed.length < SALT_BYTES + HEADER_BYTES + TAG_BYTES) {
+    throw ArcaError.integrity(`sealed object of ${sealed.length} bytes is shorter than the minimum`)
+  }
+  const salt = sealed.subarray(0, SALT_BYTES)
+  const key = keyedBlake3(dataKey, salt)
+  const decipher = createDecipheriv('aes-256-gcm', key, ZERO_NONCE)
+  decipher.setAAD(aad)
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES))
+  let plain: Buffer
+  try {
+    plain = Buffer.concat([decipher.update(sealed.subarray(SALT_BYTES, sealed.length - TAG_BYTES)), decipher.final()])
+  } catch (err) {
+    throw ArcaError.integrity('authentication tag does not match (corrupted or tampered object)', err)
+  }
+  const alg = plain[0]
+  const rawLength = plain.readUInt32LE(1)
+  const bodyLength = plain.readUInt32LE(5)
+  if (HEADER_BYTES + bodyLength > plain.length) throw ArcaError.integrity('recorded body length exceeds sealed payload')
+  return decompressChunk(alg, plain.subarray(HEADER_BYTES, HEADER_BYTES + bodyLength), rawLength)
+}

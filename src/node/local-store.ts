@@ -1,0 +1,363 @@
+/**
+ * LocalStore: the embedded store. Object bodies go to append-only pack files, their locations and all metadata
+ * to LevelDB (key-value separation). Write ordering: pack bytes are fsynced before the LevelDB batch that makes
+ * them visible, so after a crash at any moment every indexed object is readable, a snapshot is either fully
+ * present or absent, and unindexed pack tails are truncated on the next open.
+ *
+ * Sees only envelopes, ids, sizes and snapshot headers: never a key, a name or plaintext.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import { promises as fsp } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { Level } from 'level'
+import { ArcaError } from '../core/errors.js'
+import { toHex } from '../core/hex.js'
+import { decodeEnvelope, ObjectKind } from '../protocol/object-envelope.js'
+import { decodeSnapshotRecord } from '../protocol/snapshot-record.js'
+import type { Store, StoredRecord, StoreStats } from '../protocol/store.js'
+import { ENTRY_HEADER_BYTES, EntryType, PACK_TARGET_BYTES } from './pack-format.js'
+import { PackWriter } from './pack-writer.js'
+import {
+  decodeLocation, decodePackRecord, encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, keySlotKey,
+  objectKey, packKey, packPath, prefixRange, snapshotKey, STORE_MARKER, STORE_MARKER_TEXT, type ObjectLocation,
+} from './store-layout.js'
+
+type Db = Level<Buffer, Buffer>
+type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }
+interface PendingObject extends ObjectLocation { writer: PackWriter }
+interface PendingMeta { writer: PackWriter; offset: number; op: BatchOp }
+
+export interface LocalStoreOptions {
+  /** Create the store if DIR holds none (DIR must then be absent or empty). */
+  create?: boolean
+  /** Flush automatically once this many bytes are appended but not yet indexed (default 32 MiB). */
+  autoFlushBytes?: number
+  packTargetBytes?: number
+  /** Receives notes about recovery actions (truncated tails, removed orphan packs). */
+  log?: (message: string) => void
+}
+
+const MAX_OPEN_PACKS = 32
+
+export class LocalStore implements Store {
+  private writer: PackWriter | undefined
+  private creatingWriter: Promise<PackWriter> | undefined
+  private readonly pending = new Map<string, PendingObject>()
+  private pendingMeta: PendingMeta[] = []
+  private unflushedBytes = 0
+  private flushChain: Promise<void> = Promise.resolve()
+  private failure: unknown = undefined
+  private readonly readers = new Map<number, fsp.FileHandle>()
+  private readonly autoFlushBytes: number
+  private readonly packTargetBytes: number
+
+  private constructor(
+    readonly dir: string,
+    private readonly db: Db,
+    private nextPack: number,
+    options: LocalStoreOptions,
+  ) {
+    this.autoFlushBytes = options.autoFlushBytes ?? 32 * 1024 * 1024
+    this.packTargetBytes = options.packTargetBytes ?? PACK_TARGET_BYTES
+  }
+
+  static async open(dir: string, options: LocalStoreOptions = {}): Promise<LocalStore> {
+    const marker = join(dir, STORE_MARKER)
+    if (!existsSync(marker)) {
+      if (!options.create) throw new ArcaError('REPO_NOT_FOUND', `No Arca store at "${dir}": the ARCA marker file is missing (run arca init)`)
+      if (existsSync(dir) && readdirSync(dir).length > 0) {
+        throw new ArcaError('REPO_EXISTS', `Cannot create a store in "${dir}": the directory is not empty`)
+      }
+      mkdirSync(join(dir, 'packs'), { recursive: true })
+      writeFileSync(marker, STORE_MARKER_TEXT)
+    } else if (readFileSync(marker, 'utf8') !== STORE_MARKER_TEXT) {
+      throw ArcaError.unsupportedVersion(`store marker in "${dir}"`, Number.NaN, 1)
+    }
+    const db = await openDb(join(dir, 'index'))
+    try {
+      const nextPack = await recoverPacks(dir, db, options.log ?? (() => {}))
+      return new LocalStore(dir, db, nextPack, options)
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+  }
+
+  // ---- config and key slots ----
+
+  async readConfig(): Promise<Uint8Array | undefined> {
+    return this.db.get(KEY_CONFIG)
+  }
+
+  async writeConfig(config: Uint8Array): Promise<void> {
+    if ((await this.db.get(KEY_CONFIG)) !== undefined) throw new ArcaError('REPO_EXISTS', `A vault already exists in "${this.dir}"`)
+    await this.appendMeta(EntryType.CONFIG, new Uint8Array(32), config, { type: 'put', key: KEY_CONFIG, value: Buffer.from(config) })
+    await this.flush()
+  }
+
+  async listKeySlots(): Promise<StoredRecord[]> {
+    return this.listPrefix('K')
+  }
+
+  async putKeySlot(id: Uint8Array, record: Uint8Array): Promise<void> {
+    await this.appendMeta(EntryType.KEY_SLOT, id, record, { type: 'put', key: keySlotKey(id), value: Buffer.from(record) })
+    await this.flush()
+  }
+
+  async removeKeySlot(id: Uint8Array): Promise<void> {
+    const slots = await this.listKeySlots()
+    if (!slots.some((s) => Buffer.compare(s.id, id) === 0)) throw ArcaError.invalidArgument(`No key slot "${toHex(id)}"`)
+    if (slots.length <= 1) throw ArcaError.invalidArgument('Refusing to remove the last key slot: the vault would become unreadable')
+    await this.appendMeta(EntryType.KEY_SLOT_REMOVED, id, new Uint8Array(0), { type: 'del', key: keySlotKey(id) })
+    await this.flush()
+  }
+
+  // ---- objects ----
+
+  async missing(ids: readonly Uint8Array[]): Promise<boolean[]> {
+    this.throwIfFailed()
+    const out = new Array<boolean>(ids.length).fill(false)
+    const askIdx: number[] = []
+    for (let i = 0; i < ids.length; i++) if (!this.pending.has(toHex(ids[i]))) askIdx.push(i)
+    if (askIdx.length === 0) return out
+    const found = await this.db.getMany(askIdx.map((i) => objectKey(ids[i])))
+    for (let j = 0; j < askIdx.length; j++) out[askIdx[j]] = found[j] === undefined
+    return out
+  }
+
+  async put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
+    this.throwIfFailed()
+    const env = decodeEnvelope(envelope)
+    const hex = toHex(id)
+    if (this.pending.has(hex)) return
+    if (env.kind === ObjectKind.TREE && env.refs.length > 0) {
+      const absent = await this.missing(env.refs)
+      const firstAbsent = absent.indexOf(true)
+      if (firstAbsent >= 0) {
+        throw ArcaError.badMessage(`tree ${hex}`, `references object ${toHex(env.refs[firstAbsent])} which is not stored`)
+      }
+      if (this.pending.has(hex)) return
+    }
+    const writer = await this.currentWriter()
+    const offset = writer.append(EntryType.OBJECT, id, envelope)
+    this.pending.set(hex, { pack: writer.packNumber, offset, bodyLength: envelope.length, kind: env.kind, writer })
+    this.noteAppended(writer, envelope.length)
+  }
+
+  async get(id: Uint8Array): Promise<Uint8Array> {
+    this.throwIfFailed()
+    const hex = toHex(id)
+    const pending = this.pending.get(hex)
+    if (pending !== undefined) {
+      await pending.writer.drain()
+      return this.readBody(pending.pack, pending.offset, pending.bodyLength, pending.writer.path)
+    }
+    const raw = await this.db.get(objectKey(id))
+    if (raw === undefined) throw ArcaError.chunkNotFound(hex)
+    const loc = decodeLocation(raw)
+    return this.readBody(loc.pack, loc.offset, loc.bodyLength)
+  }
+
+  flush(): Promise<void> {
+    const next = this.flushChain.then(() => this.flushNow())
+    this.flushChain = next.catch((err) => {
+      this.failure ??= err
+    })
+    return next
+  }
+
+  // ---- snapshots ----
+
+  async commitSnapshot(id: Uint8Array, record: Uint8Array): Promise<void> {
+    const { header } = decodeSnapshotRecord(record)
+    const [rootAbsent] = await this.missing([header.rootTree])
+    if (rootAbsent) {
+      throw ArcaError.badMessage(`snapshot ${toHex(id)}`, `root tree ${toHex(header.rootTree)} is not stored`)
+    }
+    await this.appendMeta(EntryType.SNAPSHOT, id, record, { type: 'put', key: snapshotKey(id), value: Buffer.from(record) })
+    await this.flush()
+  }
+
+  async listSnapshots(): Promise<StoredRecord[]> {
+    return this.listPrefix('S')
+  }
+
+  async removeSnapshot(id: Uint8Array): Promise<void> {
+    if ((await this.db.get(snapshotKey(id))) === undefined) throw ArcaError.snapshotNotFound(toHex(id))
+    await this.appendMeta(EntryType.SNAPSHOT_REMOVED, id, new Uint8Array(0), { type: 'del', key: snapshotKey(id) })
+    await this.flush()
+  }
+
+  async stats(): Promise<StoreStats> {
+    let storedBytes = 0
+    let packCount = 0
+    let objectCount = 0
+    for await (const [, value] of this.db.iterator(prefixRange('P'))) {
+      storedBytes += decodePackRecord(value).committedBytes
+      packCount++
+    }
+    for await (const _ of this.db.keys(prefixRange('O'))) objectCount++
+    const snapshotCount = (await this.listSnapshots()).length
+    return { objectCount, storedBytes, packCount, snapshotCount }
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (this.failure === undefined) await this.flush()
+    } finally {
+      await this.writer?.close().catch(() => {})
+      this.writer = undefined
+      for (const handle of this.readers.values()) await handle.close().catch(() => {})
+      this.readers.clear()
+      await this.db.close()
+    }
+  }
+
+  // ---- internals ----
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw ArcaError.ioError(`Store "${this.dir}" failed earlier`, this.failure)
+  }
+
+  private async listPrefix(prefix: string): Promise<StoredRecord[]> {
+    const out: StoredRecord[] = []
+    for await (const [key, value] of this.db.iterator(prefixRange(prefix))) out.push({ id: key.subarray(1), record: value })
+    return out
+  }
+
+  private async appendMeta(type: EntryType, id: Uint8Array, body: Uint8Array, op: BatchOp): Promise<void> {
+    this.throwIfFailed()
+    const writer = await this.currentWriter()
+    const offset = writer.append(type, id, body)
+    this.pendingMeta.push({ writer, offset, op })
+    this.noteAppended(writer, body.length)
+  }
+
+  private noteAppended(writer: PackWriter, bytes: number): void {
+    this.unflushedBytes += bytes
+    if (writer.sizeBytes >= this.packTargetBytes || this.unflushedBytes >= this.autoFlushBytes) {
+      this.unflushedBytes = 0
+      if (writer.sizeBytes >= this.packTargetBytes && this.writer === writer) this.writer = undefined
+      void this.flush().catch(() => {})
+    }
+  }
+
+  private async currentWriter(): Promise<PackWriter> {
+    if (this.writer !== undefined) return this.writer
+    if (this.creatingWriter === undefined) {
+      this.creatingWriter = (async () => {
+        const packNumber = this.nextPack++
+        const path = packPath(this.dir, packNumber)
+        await fsp.mkdir(dirname(path), { recursive: true })
+        const writer = await PackWriter.create(packNumber, path)
+        this.writer = writer
+        this.creatingWriter = undefined
+        return writer
+      })()
+    }
+    return this.creatingWriter
+  }
+
+  private async flushNow(): Promise<void> {
+    const writers = new Set<PackWriter>()
+    for (const p of this.pending.values()) writers.add(p.writer)
+    for (const m of this.pendingMeta) writers.add(m.writer)
+    if (writers.size === 0) return
+    const syncedBytes = new Map<PackWriter, number>()
+    for (const w of writers) {
+      syncedBytes.set(w, w.sizeBytes)
+      await w.sync()
+    }
+    const ops: BatchOp[] = []
+    const done: string[] = []
+    for (const [hex, p] of this.pending) {
+      if (p.offset >= (syncedBytes.get(p.writer) ?? 0)) continue
+      ops.push({ type: 'put', key: objectKey(Buffer.from(hex, 'hex')), value: encodeLocation(p) })
+      done.push(hex)
+    }
+    const keptMeta: PendingMeta[] = []
+    for (const m of this.pendingMeta) {
+      if (m.offset < (syncedBytes.get(m.writer) ?? 0)) ops.push(m.op)
+      else keptMeta.push(m)
+    }
+    let maxPack = 0
+    for (const [w, bytes] of syncedBytes) {
+      ops.push({ type: 'put', key: packKey(w.packNumber), value: encodePackRecord(bytes, w.entryCount) })
+      maxPack = Math.max(maxPack, w.packNumber)
+    }
+    const next = Buffer.alloc(4)
+    next.writeUInt32LE(Math.max(this.nextPack, maxPack + 1))
+    ops.push({ type: 'put', key: KEY_NEXT_PACK, value: next })
+    await this.db.batch(ops)
+    for (const hex of done) this.pending.delete(hex)
+    this.pendingMeta = keptMeta
+    for (const w of writers) {
+      if (w !== this.writer && w.sizeBytes === syncedBytes.get(w)) await w.close()
+    }
+  }
+
+  private async readBody(pack: number, offset: number, bodyLength: number, path?: string): Promise<Uint8Array> {
+    let handle = this.readers.get(pack)
+    if (handle === undefined) {
+      if (this.readers.size >= MAX_OPEN_PACKS) {
+        const [oldest, oldHandle] = this.readers.entries().next().value as [number, fsp.FileHandle]
+        this.readers.delete(oldest)
+        await oldHandle.close()
+      }
+      handle = await fsp.open(path ?? packPath(this.dir, pack), 'r')
+      this.readers.set(pack, handle)
+    }
+    const out = Buffer.allocUnsafe(bodyLength)
+    const { bytesRead } = await handle.read(out, 0, bodyLength, offset + ENTRY_HEADER_BYTES)
+    if (bytesRead !== bodyLength) {
+      throw ArcaError.integrity(`pack ${pack} is shorter than its index says (offset ${offset}, ${bodyLength} bytes)`)
+    }
+    return out
+  }
+}
+
+async function openDb(path: string): Promise<Db> {
+  const db = new Level<Buffer, Buffer>(path, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  try {
+    await db.open()
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause
+    if (cause?.code === 'LEVEL_LOCKED') {
+      throw new ArcaError('REPO_LOCKED', `Store index "${path}" is in use by another process`, { cause: err })
+    }
+    throw ArcaError.ioError(`Cannot open store index "${path}"`, err)
+  }
+  return db
+}
+
+/** Truncates unindexed pack tails and removes packs that never had a committed byte. Returns the next pack number. */
+async function recoverPacks(dir: string, db: Db, log: (message: string) => void): Promise<number> {
+  const nextRaw = await db.get(KEY_NEXT_PACK)
+  let next = nextRaw === undefined ? 1 : nextRaw.readUInt32LE(0)
+  const packsDir = join(dir, 'packs')
+  if (!existsSync(packsDir)) return next
+  for (const group of readdirSync(packsDir)) {
+    for (const name of readdirSync(join(packsDir, group))) {
+      const match = /^([0-9a-f]{8})\.pack$/.exec(name)
+      if (match === null) continue
+      const packNumber = parseInt(match[1], 16)
+      next = Math.max(next, packNumber + 1)
+      const path = join(packsDir, group, name)
+      const record = await db.get(packKey(packNumber))
+      if (record === undefined) {
+        log(`Removed pack ${name}: nothing in it was ever committed (interrupted write)`)
+        unlinkSync(path)
+        continue
+      }
+      const { committedBytes } = decodePackRecord(record)
+      const size = statSync(path).size
+      if (size > committedBytes) {
+        log(`Truncated pack ${name} from ${size} to ${committedBytes} bytes: uncommitted tail of an interrupted write`)
+        truncateSync(path, committedBytes)
+      } else if (size < committedBytes) {
+        log(`Pack ${name} is ${size} bytes but ${committedBytes} were committed: run arca check`)
+      }
+    }
+  }
+  return next
+}

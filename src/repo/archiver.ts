@@ -1,0 +1,466 @@
+/**
+ * The archiver: walks the selected paths, chunks and hashes file data on the main thread, asks the store which
+ * chunks it lacks (batched), seals those in the worker pool and puts them, then writes one tree per directory
+ * (children before parents) and finally commits the snapshot. Unchanged files (incremental/differential) reuse the
+ * parent snapshot's chunk lists without being read; unchanged directories produce identical tree ids.
+ */
+import { randomBytes } from 'node:crypto'
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs'
+import { hostname, userInfo } from 'node:os'
+import { resolve as resolvePath, sep } from 'node:path'
+import type { Clock } from '../core/clock.js'
+import { ArcaError } from '../core/errors.js'
+import { toHex } from '../core/hex.js'
+import type { Chunker } from '../dedup/chunker.js'
+import { envelopeHeader, ObjectKind } from '../protocol/object-envelope.js'
+import type { BackupMode } from '../protocol/snapshot-record.js'
+import { CHUNK_HEADER, chunkId, treeId } from './objects.js'
+import { createPathFilter, type PathFilter } from './path-filter.js'
+import type { Repository } from './repository.js'
+import type { SealPool } from './seal-pool.js'
+import { emptyStats, encodeSnapshot, planId, type BackupStats, type BackupWarning, type Snapshot, type SnapshotBody } from './snapshot.js'
+import { compareNames, encodeTree, type TreeNode } from './tree.js'
+
+export interface BackupOptions {
+  plan: string
+  paths: string[]
+  mode: BackupMode
+  excludes?: string[]
+  includes?: string[]
+  deviceName?: string
+  clock: Clock
+  pool: SealPool
+  onProgress?: (p: BackupProgress) => void
+  onWarning?: (w: BackupWarning) => void
+  signal?: AbortSignal
+}
+
+export interface BackupProgress {
+  files: number
+  bytesRead: number
+  bytesStored: number
+  currentPath: string
+}
+
+export interface BackupResult {
+  snapshot: Snapshot
+  stats: BackupStats
+  warnings: BackupWarning[]
+  /** The mode actually used: a differential or incremental without a base runs as full. */
+  mode: BackupMode
+}
+
+type Selection = Map<string, Selection | true>
+
+const IN_PLACE_EXTENSIONS = new Set([
+  'sqlite', 'sqlite3', 'db', 'db3', 'mdb', 'accdb', 'pst', 'ost', 'vmdk', 'vdi', 'qcow2', 'img', 'vhd', 'vhdx', 'raw', 'fdb', 'kdbx',
+])
+const MAX_WARNINGS_KEPT = 200
+const MAX_INFLIGHT_BYTES = 96 * 1024 * 1024
+const CHECK_BATCH_IDS = 512
+const CHECK_BATCH_BYTES = 32 * 1024 * 1024
+
+interface PendingCheck {
+  id: Uint8Array
+  hex: string
+  data: Uint8Array
+}
+
+export async function backup(repo: Repository, options: BackupOptions): Promise<BackupResult> {
+  return new Archiver(repo, options).run()
+}
+
+class Archiver {
+  private readonly stats = emptyStats()
+  private readonly warnings: BackupWarning[] = []
+  private warningCount = 0
+  private readonly filter: PathFilter
+  /** Ids known to be stored, or put during this run. */
+  private readonly known = new Set<string>()
+  /** Puts still in flight, by id. */
+  private readonly inflight = new Map<string, Promise<void>>()
+  private checks: PendingCheck[] = []
+  private checkBytes = 0
+  private failure: unknown = undefined
+  private readonly hardLinks = new Map<string, { content: Uint8Array[]; size: number }>()
+  private lastProgressAt = 0
+  private readonly store
+
+  constructor(private readonly repo: Repository, private readonly options: BackupOptions) {
+    this.filter = createPathFilter({ excludes: options.excludes, includes: options.includes })
+    this.store = repo.store
+  }
+
+  async run(): Promise<BackupResult> {
+    const { options, repo } = this
+    if (options.paths.length === 0) throw ArcaError.invalidArgument('Nothing to back up: give at least one path')
+    if (options.plan === '' || Buffer.byteLength(options.plan) > 128) {
+      throw ArcaError.invalidArgument(`Invalid plan name "${options.plan}": expected 1-128 bytes`)
+    }
+    const startedAt = options.clock.now()
+    const pid = planId(repo.keys, options.plan)
+    const samePlan = (await repo.listSnapshots()).filter((s) => Buffer.compare(s.header.planId, pid) === 0)
+    const parent =
+      options.mode === 'incremental' ? samePlan[0] : options.mode === 'differential' ? samePlan.find((s) => s.header.mode === 'full') : undefined
+    const mode: BackupMode = parent === undefined ? 'full' : options.mode
+    const absolute = options.paths.map((p) => resolvePath(p))
+    for (const p of absolute) {
+      try {
+        lstatSync(p)
+      } catch (err) {
+        throw ArcaError.invalidArgument(`Cannot back up "${p}": ${(err as Error).message}`)
+      }
+    }
+    const selection = buildSelection(absolute)
+    const prevRoot = parent === undefined ? undefined : await repo.loadTree(parent.header.rootTree)
+    const root = await this.archiveDir('/', selection, prevRoot, undefined)
+    await this.flushChecks()
+    await root.done
+    this.throwIfFailed()
+    await this.store.flush()
+
+    const id = randomBytes(32)
+    const finishedAt = options.clock.now()
+    const body: SnapshotBody = {
+      version: 1,
+      plan: options.plan,
+      paths: absolute,
+      hostname: hostname(),
+      username: safeUsername(),
+      parent: parent?.idHex ?? null,
+      startedAt,
+      finishedAt,
+      stats: this.stats,
+      warnings: this.warnings,
+      warningCount: this.warningCount,
+    }
+    const header = {
+      createdAt: finishedAt,
+      mode,
+      rootTree: root.id,
+      planId: pid,
+      fileCount: this.stats.filesNew + this.stats.filesChanged + this.stats.filesUnchanged,
+      logicalBytes: this.stats.logicalBytes,
+      addedBytes: this.stats.bytesStored,
+      deviceName: options.deviceName ?? hostname(),
+    }
+    await this.store.commitSnapshot(id, encodeSnapshot(repo.keys, id, header, body))
+    return { snapshot: { id, idHex: toHex(id), header, body }, stats: this.stats, warnings: this.warnings, mode }
+  }
+
+  private warn(path: string, reason: string): void {
+    this.warningCount++
+    const w = { path, reason }
+    if (this.warnings.length < MAX_WARNINGS_KEPT) this.warnings.push(w)
+    this.options.onWarning?.(w)
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure
+    if (this.options.signal?.aborted) throw new ArcaError('INTERRUPTED', 'Backup interrupted; what was uploaded is kept and the next run continues from there')
+  }
+
+  private progress(path: string): void {
+    const now = this.options.clock.now()
+    if (this.options.onProgress === undefined || now - this.lastProgressAt < 200) return
+    this.lastProgressAt = now
+    const s = this.stats
+    this.options.onProgress({ files: s.filesNew + s.filesChanged + s.filesUnchanged, bytesRead: s.bytesRead, bytesStored: s.bytesStored, currentPath: path })
+  }
+
+  /** Archives one directory; returns its tree id and a promise that settles when it and all below are stored. */
+  private async archiveDir(
+    absPath: string,
+    selection: Selection | true,
+    prevNodes: TreeNode[] | undefined,
+    prevTreeId: Uint8Array | undefined,
+  ): Promise<{ id: Uint8Array; done: Promise<void> }> {
+    this.throwIfFailed()
+    const prevByName = new Map((prevNodes ?? []).map((n) => [n.name, n]))
+    let names: string[]
+    if (selection === true) {
+      try {
+        names = readdirSync(absPath)
+      } catch (err) {
+        this.warn(absPath, `cannot list directory: ${(err as Error).message}`)
+        names = []
+      }
+    } else names = [...selection.keys()]
+    names.sort(compareNames)
+    const nodes: TreeNode[] = []
+    const childDone: Promise<void>[] = []
+    for (const name of names) {
+      const path = absPath === '/' ? '/' + name : absPath + sep + name
+      if (this.filter.isExcluded(path, name)) continue
+      let st: BigIntStats
+      try {
+        st = lstatSync(path, { bigint: true })
+      } catch (err) {
+        this.warn(path, `cannot stat: ${(err as Error).message}`)
+        this.stats.filesSkipped++
+        continue
+      }
+      const sub = selection === true ? true : selection.get(name)!
+      const prev = prevByName.get(name)
+      if (st.isDirectory()) {
+        const prevChild = prev?.type === 'dir' && prev.subtree !== undefined ? await this.repo.loadTree(prev.subtree) : undefined
+        const child = await this.archiveDir(path, sub, prevChild, prev?.subtree)
+        childDone.push(child.done)
+        nodes.push(nodeFromStat(name, 'dir', st, { subtree: child.id }))
+        this.stats.dirs++
+      } else if (sub !== true) {
+        this.warn(path, 'selected path component is not a directory')
+      } else if (st.isFile()) {
+        if (!this.filter.isIncludedFile(path, name)) continue
+        const node = await this.archiveFile(path, name, st, prev)
+        if (node !== undefined) nodes.push(node)
+        this.progress(path)
+      } else if (st.isSymbolicLink()) {
+        try {
+          nodes.push(nodeFromStat(name, 'symlink', st, { linkTarget: readlinkSync(path) }))
+          this.stats.symlinks++
+        } catch (err) {
+          this.warn(path, `cannot read symlink: ${(err as Error).message}`)
+        }
+      } else {
+        this.warn(path, 'special file (device, socket or FIFO) not backed up')
+        this.stats.filesSkipped++
+      }
+    }
+    if (selection === true && prevNodes !== undefined) {
+      const current = new Set(names)
+      for (const p of prevNodes) if (!current.has(p.name)) this.stats.filesDeleted++
+    }
+    await this.flushChecks()
+    return this.storeTree(nodes, prevTreeId, childDone)
+  }
+
+  private async storeTree(nodes: TreeNode[], prevTreeId: Uint8Array | undefined, childDone: Promise<void>[]): Promise<{ id: Uint8Array; done: Promise<void> }> {
+    const { refs, plain } = encodeTree(nodes)
+    const header = envelopeHeader(ObjectKind.TREE, refs)
+    const id = treeId(this.repo.keys, header, plain)
+    const hex = toHex(id)
+    const deps: Promise<void>[] = [...childDone]
+    for (const r of refs) {
+      const p = this.inflight.get(toHex(r))
+      if (p !== undefined) deps.push(p)
+    }
+    const settled = Promise.all(deps).then(() => undefined)
+    if ((prevTreeId !== undefined && Buffer.compare(prevTreeId, id) === 0) || this.known.has(hex)) return { id, done: settled }
+    const existing = this.inflight.get(hex)
+    if (existing !== undefined) return { id, done: existing }
+    const [absent] = await this.store.missing([id])
+    this.known.add(hex)
+    if (!absent) return { id, done: settled }
+    const sealed = this.options.pool.submit({ op: 'seal', id, header, data: plain })
+    const done = Promise.all([sealed, settled])
+      .then(([s]) => {
+        this.stats.bytesStored += s.data.length
+        return this.store.put(id, s.data)
+      })
+      .catch((err) => {
+        this.failure ??= err
+      })
+      .finally(() => this.inflight.delete(hex))
+    this.inflight.set(hex, done)
+    return { id, done }
+  }
+
+  private async archiveFile(path: string, name: string, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+    const size = Number(st.size)
+    this.stats.logicalBytes += size
+    const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined
+    if (linkKey !== undefined) {
+      const seen = this.hardLinks.get(linkKey)
+      if (seen !== undefined) {
+        this.stats.filesUnchanged++
+        return nodeFromStat(name, 'file', st, { content: seen.content, size: seen.size })
+      }
+    }
+    if (prev !== undefined && prev.type === 'file' && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.ino === st.ino) {
+      this.stats.filesUnchanged++
+      for (const id of prev.content ?? []) this.known.add(toHex(id))
+      if (linkKey !== undefined) this.hardLinks.set(linkKey, { content: prev.content ?? [], size })
+      return nodeFromStat(name, 'file', st, { content: prev.content ?? [] })
+    }
+    let fd: number
+    try {
+      fd = openSync(path, 'r')
+    } catch (err) {
+      this.warn(path, `cannot open: ${(err as Error).message}`)
+      this.stats.filesSkipped++
+      return undefined
+    }
+    let content: Uint8Array[]
+    let bytesRead: number
+    try {
+      ;({ content, bytesRead } = await this.readChunks(fd, size, chunkerFor(this.repo, name, size)))
+      const after = fstatSync(fd, { bigint: true })
+      if (after.size !== st.size || after.mtimeNs !== st.mtimeNs || after.ctimeNs !== st.ctimeNs || bytesRead !== size) {
+        this.warn(path, 'file changed while being read; the snapshot holds what was read and the next run reads it again')
+      }
+    } catch (err) {
+      if (err instanceof ArcaError) throw err
+      this.warn(path, `read error: ${(err as Error).message}`)
+      this.stats.filesSkipped++
+      return undefined
+    } finally {
+      closeSync(fd)
+    }
+    if (prev === undefined) this.stats.filesNew++
+    else this.stats.filesChanged++
+    if (linkKey !== undefined) this.hardLinks.set(linkKey, { content, size: bytesRead })
+    return nodeFromStat(name, 'file', st, { content, size: bytesRead })
+  }
+
+  private async readChunks(fd: number, sizeHint: number, chunker: { chunker: Chunker; maxBytes: number }): Promise<{ content: Uint8Array[]; bytesRead: number }> {
+    const window = Math.min(Math.max(sizeHint + 1, 64 * 1024), 2 * chunker.maxBytes)
+    const isOwned = sizeHint + 1 <= window
+    let buf = Buffer.allocUnsafe(window)
+    const content: Uint8Array[] = []
+    let start = 0
+    let end = 0
+    let isEof = false
+    let bytesRead = 0
+    for (;;) {
+      while (!isEof && end < buf.length) {
+        const n = readSync(fd, buf, end, buf.length - end, null)
+        if (n === 0) isEof = true
+        else {
+          end += n
+          bytesRead += n
+        }
+      }
+      while (start < end) {
+        const cut = chunker.chunker.nextCut(buf, start, end, isEof)
+        if (cut === 0) break
+        const data = buf.subarray(start, start + cut)
+        const id = chunkId(this.repo.keys, data)
+        content.push(id)
+        this.enqueueCheck(id, data)
+        start += cut
+      }
+      if (isEof && start === end) break
+      if (isOwned) {
+        // the file grew past its size: continue in a fresh buffer so queued chunks keep their bytes
+        const next = Buffer.allocUnsafe(2 * chunker.maxBytes)
+        buf.copy(next, 0, start, end)
+        buf = next
+      } else {
+        await this.flushChecks()
+        buf.copyWithin(0, start, end)
+      }
+      end -= start
+      start = 0
+    }
+    this.stats.bytesRead += bytesRead
+    if (this.checks.length >= CHECK_BATCH_IDS || this.checkBytes >= CHECK_BATCH_BYTES || !isOwned) await this.flushChecks()
+    return { content, bytesRead }
+  }
+
+  private enqueueCheck(id: Uint8Array, data: Uint8Array): void {
+    const hex = toHex(id)
+    if (this.known.has(hex)) return
+    this.known.add(hex)
+    this.checks.push({ id, hex, data })
+    this.checkBytes += data.length
+  }
+
+  /**
+   * Asks the store which queued chunks it lacks and sends those to be sealed and stored. The pool copies (or
+   * seals) each chunk before `submit` returns, so the read buffer may be reused afterwards.
+   */
+  private async flushChecks(): Promise<void> {
+    if (this.checks.length === 0) return
+    const batch = this.checks
+    this.checks = []
+    this.checkBytes = 0
+    const absent = await this.store.missing(batch.map((c) => c.id))
+    for (let i = 0; i < batch.length; i++) {
+      if (!absent[i]) continue
+      this.throwIfFailed()
+      const c = batch[i]
+      await this.options.pool.waitForRoom(MAX_INFLIGHT_BYTES)
+      const data = c.data
+      this.stats.chunksNew++
+      this.stats.bytesNew += data.length
+      const done = this.options.pool
+        .submit({ op: 'seal', id: c.id, header: CHUNK_HEADER, data })
+        .then((s) => {
+          this.stats.bytesStored += s.data.length
+          this.stats.bytesCompressed += s.compressedBytes
+          return this.store.put(c.id, s.data)
+        })
+        .catch((err) => {
+          this.failure ??= err
+        })
+        .finally(() => this.inflight.delete(c.hex))
+      this.inflight.set(c.hex, done)
+    }
+  }
+}
+
+function chunkerFor(repo: Repository, name: string, size: number): { chunker: Chunker; maxBytes: number } {
+  const dot = name.lastIndexOf('.')
+  const ext = dot >= 0 ? name.slice(dot + 1).toLowerCase() : ''
+  if (IN_PLACE_EXTENSIONS.has(ext) && size > repo.config.smallChunker.maxBytes) {
+    return { chunker: repo.inPlaceChunker, maxBytes: repo.config.smallChunker.maxBytes }
+  }
+  return { chunker: repo.fileChunker, maxBytes: repo.config.fileChunker.maxBytes }
+}
+
+function nodeFromStat(
+  name: string,
+  type: TreeNode['type'],
+  st: BigIntStats,
+  extra: { content?: Uint8Array[]; subtree?: Uint8Array; linkTarget?: string; size?: number },
+): TreeNode {
+  return {
+    name,
+    type,
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    size: extra.size ?? (type === 'file' || type === 'symlink' ? Number(st.size) : 0),
+    ino: st.ino,
+    dev: st.dev,
+    nlink: Number(st.nlink),
+    content: extra.content,
+    subtree: extra.subtree,
+    linkTarget: extra.linkTarget,
+  }
+}
+
+/** The absolute paths as a tree of selected components; `true` selects a whole subtree. */
+function buildSelection(paths: string[]): Selection | true {
+  const root: Selection = new Map()
+  for (const p of paths) {
+    const parts = p.split('/').filter((x) => x !== '')
+    if (parts.length === 0) return true
+    let node: Selection = root
+    for (let i = 0; i < parts.length; i++) {
+      const existing = node.get(parts[i])
+      if (existing === true) break
+      if (i === parts.length - 1) {
+        node.set(parts[i], true)
+        break
+      }
+      if (existing === undefined) {
+        const child: Selection = new Map()
+        node.set(parts[i], child)
+        node = child
+      } else node = existing
+    }
+  }
+  return root
+}
+
+function safeUsername(): string {
+  try {
+    return userInfo().username
+  } catch {
+    return ''
+  }
+}
