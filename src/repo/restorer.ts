@@ -227,9 +227,12 @@ class Restorer {
   }
 }
 
-/** Seconds as a number for times after 1970 (sub-microsecond precision kept), a Date before (Node turns negative numbers into "now"). */
+/**
+ * Seconds as a number for times after 1970, a Date before (Node turns negative numbers into "now"). libuv keeps
+ * microseconds and truncates, so the value is nudged by half a microsecond to land on the exact one.
+ */
 function toTime(ns: bigint): number | Date {
-  return ns >= 0n ? Number(ns) / 1e9 : new Date(Number(ns / 1_000_000n))
+  return ns >= 0n ? (Number(ns / 1000n) + 0.5) / 1e6 : new Date(Number(ns / 1_000_000n))
 }
 
 function isZeros(data: Uint8Array): boolean {
