@@ -6,7 +6,7 @@
  *
  * Sees only envelopes, ids, sizes and snapshot headers: never a key, a name or plaintext.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { promises as fsp } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { Level } from 'level'
@@ -38,6 +38,8 @@ export interface LocalStoreOptions {
 }
 
 const MAX_OPEN_PACKS = 32
+/** Backpressure: a put waits when this much is handed to the OS but not yet written. */
+const MAX_QUEUED_WRITE_BYTES = 32 * 1024 * 1024
 
 export class LocalStore implements Store {
   private writer: PackWriter | undefined
@@ -47,7 +49,7 @@ export class LocalStore implements Store {
   private unflushedBytes = 0
   private flushChain: Promise<void> = Promise.resolve()
   private failure: unknown = undefined
-  private readonly readers = new Map<number, fsp.FileHandle>()
+  private readonly readers = new Map<number, number>()
   private readonly autoFlushBytes: number
   private readonly packTargetBytes: number
 
@@ -116,13 +118,7 @@ export class LocalStore implements Store {
 
   async missing(ids: readonly Uint8Array[]): Promise<boolean[]> {
     this.throwIfFailed()
-    const out = new Array<boolean>(ids.length).fill(false)
-    const askIdx: number[] = []
-    for (let i = 0; i < ids.length; i++) if (!this.pending.has(toHex(ids[i]))) askIdx.push(i)
-    if (askIdx.length === 0) return out
-    const found = await this.db.getMany(askIdx.map((i) => objectKey(ids[i])))
-    for (let j = 0; j < askIdx.length; j++) out[askIdx[j]] = found[j] === undefined
-    return out
+    return ids.map((id) => !this.pending.has(toHex(id)) && this.db.getSync(objectKey(id)) === undefined)
   }
 
   async put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
@@ -142,6 +138,7 @@ export class LocalStore implements Store {
     const offset = writer.append(EntryType.OBJECT, id, envelope)
     this.pending.set(hex, { pack: writer.packNumber, offset, bodyLength: envelope.length, kind: env.kind, writer })
     this.noteAppended(writer, envelope.length)
+    if (writer.queuedBytes > MAX_QUEUED_WRITE_BYTES) await writer.drain()
   }
 
   async get(id: Uint8Array): Promise<Uint8Array> {
@@ -152,7 +149,7 @@ export class LocalStore implements Store {
       await pending.writer.drain()
       return this.readBody(pending.pack, pending.offset, pending.bodyLength, pending.writer.path)
     }
-    const raw = await this.db.get(objectKey(id))
+    const raw = this.db.getSync(objectKey(id))
     if (raw === undefined) throw ArcaError.chunkNotFound(hex)
     const loc = decodeLocation(raw)
     return this.readBody(loc.pack, loc.offset, loc.bodyLength)
@@ -207,7 +204,7 @@ export class LocalStore implements Store {
     } finally {
       await this.writer?.close().catch(() => {})
       this.writer = undefined
-      for (const handle of this.readers.values()) await handle.close().catch(() => {})
+      for (const fd of this.readers.values()) closeSync(fd)
       this.readers.clear()
       await this.db.close()
     }
@@ -296,19 +293,19 @@ export class LocalStore implements Store {
     }
   }
 
-  private async readBody(pack: number, offset: number, bodyLength: number, path?: string): Promise<Uint8Array> {
-    let handle = this.readers.get(pack)
-    if (handle === undefined) {
+  private readBody(pack: number, offset: number, bodyLength: number, path?: string): Uint8Array {
+    let fd = this.readers.get(pack)
+    if (fd === undefined) {
       if (this.readers.size >= MAX_OPEN_PACKS) {
-        const [oldest, oldHandle] = this.readers.entries().next().value as [number, fsp.FileHandle]
+        const [oldest, oldFd] = this.readers.entries().next().value as [number, number]
         this.readers.delete(oldest)
-        await oldHandle.close()
+        closeSync(oldFd)
       }
-      handle = await fsp.open(path ?? packPath(this.dir, pack), 'r')
-      this.readers.set(pack, handle)
+      fd = openSync(path ?? packPath(this.dir, pack), 'r')
+      this.readers.set(pack, fd)
     }
-    const out = Buffer.allocUnsafe(bodyLength)
-    const { bytesRead } = await handle.read(out, 0, bodyLength, offset + ENTRY_HEADER_BYTES)
+    const out = Buffer.allocUnsafeSlow(bodyLength)
+    const bytesRead = readSync(fd, out, 0, bodyLength, offset + ENTRY_HEADER_BYTES)
     if (bytesRead !== bodyLength) {
       throw ArcaError.integrity(`pack ${pack} is shorter than its index says (offset ${offset}, ${bodyLength} bytes)`)
     }

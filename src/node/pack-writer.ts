@@ -12,6 +12,8 @@ export class PackWriter {
   private stagedBytes = 0
   private writing: Promise<void> = Promise.resolve()
   private writeError: unknown = undefined
+  /** Bytes handed to write calls that have not completed yet. */
+  queuedBytes = 0
   /** Bytes appended so far, including staged ones: the offset of the next entry. */
   sizeBytes: number
   entryCount = 0
@@ -52,14 +54,17 @@ export class PackWriter {
   private issueWrite(): void {
     if (this.stagedBytes === 0) return
     const parts = this.staged
+    const bytes = this.stagedBytes
     this.staged = []
     this.stagedBytes = 0
+    this.queuedBytes += bytes
     this.writing = this.writing.then(async () => {
-      if (this.writeError !== undefined) return
       try {
-        await this.file.writev(parts)
+        if (this.writeError === undefined) await this.file.writev(parts)
       } catch (err) {
         this.writeError = err
+      } finally {
+        this.queuedBytes -= bytes
       }
     })
   }

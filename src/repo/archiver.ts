@@ -56,9 +56,10 @@ const IN_PLACE_EXTENSIONS = new Set([
   'sqlite', 'sqlite3', 'db', 'db3', 'mdb', 'accdb', 'pst', 'ost', 'vmdk', 'vdi', 'qcow2', 'img', 'vhd', 'vhdx', 'raw', 'fdb', 'kdbx',
 ])
 const MAX_WARNINGS_KEPT = 200
-const MAX_INFLIGHT_BYTES = 96 * 1024 * 1024
+const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
 const CHECK_BATCH_IDS = 512
-const CHECK_BATCH_BYTES = 32 * 1024 * 1024
+const ARENA_BYTES = 32 * 1024 * 1024
+const WINDOW_BYTES = 16 * 1024 * 1024
 
 interface PendingCheck {
   id: Uint8Array
@@ -80,7 +81,12 @@ class Archiver {
   /** Puts still in flight, by id. */
   private readonly inflight = new Map<string, Promise<void>>()
   private checks: PendingCheck[] = []
-  private checkBytes = 0
+  /** Small files are read into this buffer back to back; its bytes stay valid until the next flushChecks. */
+  private readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES)
+  private arenaUsed = 0
+  private window: Buffer | undefined
+  private unstoredBytes = 0
+  private roomWaiters: (() => void)[] = []
   private failure: unknown = undefined
   private readonly hardLinks = new Map<string, { content: Uint8Array[]; size: number }>()
   private lastProgressAt = 0
@@ -313,10 +319,22 @@ class Archiver {
     return nodeFromStat(name, 'file', st, { content, size: bytesRead })
   }
 
+  /**
+   * Reads a file and queues its chunks. Files up to twice the largest chunk are read whole into the arena (shared
+   * by many small files until the next flushChecks); bigger files stream through one reusable window.
+   */
   private async readChunks(fd: number, sizeHint: number, chunker: { chunker: Chunker; maxBytes: number }): Promise<{ content: Uint8Array[]; bytesRead: number }> {
-    const window = Math.min(Math.max(sizeHint + 1, 64 * 1024), 2 * chunker.maxBytes)
-    const isOwned = sizeHint + 1 <= window
-    let buf = Buffer.allocUnsafe(window)
+    const wanted = sizeHint + 1
+    const isSmall = wanted <= 2 * chunker.maxBytes && wanted <= ARENA_BYTES
+    let buf: Buffer
+    if (isSmall) {
+      if (this.arenaUsed + wanted > ARENA_BYTES) await this.flushChecks()
+      buf = this.arena.subarray(this.arenaUsed, this.arenaUsed + wanted)
+    } else {
+      this.window ??= Buffer.allocUnsafeSlow(WINDOW_BYTES)
+      buf = this.window
+    }
+    let isShared = !isSmall
     const content: Uint8Array[] = []
     let start = 0
     let end = 0
@@ -341,11 +359,12 @@ class Archiver {
         start += cut
       }
       if (isEof && start === end) break
-      if (isOwned) {
-        // the file grew past its size: continue in a fresh buffer so queued chunks keep their bytes
-        const next = Buffer.allocUnsafe(2 * chunker.maxBytes)
+      if (!isShared) {
+        // the file grew past its size: go on in a private buffer so queued chunks keep their bytes
+        const next = Buffer.allocUnsafe(Math.max(2 * chunker.maxBytes, end - start + 1))
         buf.copy(next, 0, start, end)
         buf = next
+        isShared = true
       } else {
         await this.flushChecks()
         buf.copyWithin(0, start, end)
@@ -353,9 +372,24 @@ class Archiver {
       end -= start
       start = 0
     }
+    if (isSmall && buf.buffer === this.arena.buffer) this.arenaUsed += bytesRead
     this.stats.bytesRead += bytesRead
-    if (this.checks.length >= CHECK_BATCH_IDS || this.checkBytes >= CHECK_BATCH_BYTES || !isOwned) await this.flushChecks()
+    // a shared window is reused by the next file: its queued chunks must be sent (copied) first
+    if (isShared || this.checks.length >= CHECK_BATCH_IDS) await this.flushChecks()
     return { content, bytesRead }
+  }
+
+  /** Backpressure: chunk bytes between submit and the end of their put (sealing, queued writes) stay bounded. */
+  private async waitForRoom(): Promise<void> {
+    while (this.unstoredBytes >= MAX_INFLIGHT_BYTES && this.failure === undefined) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+    }
+  }
+
+  private wakeRoomWaiters(): void {
+    const waiters = this.roomWaiters
+    this.roomWaiters = []
+    for (const w of waiters) w()
   }
 
   private enqueueCheck(id: Uint8Array, data: Uint8Array): void {
@@ -363,7 +397,6 @@ class Archiver {
     if (this.known.has(hex)) return
     this.known.add(hex)
     this.checks.push({ id, hex, data })
-    this.checkBytes += data.length
   }
 
   /**
@@ -371,19 +404,23 @@ class Archiver {
    * seals) each chunk before `submit` returns, so the read buffer may be reused afterwards.
    */
   private async flushChecks(): Promise<void> {
-    if (this.checks.length === 0) return
+    if (this.checks.length === 0) {
+      this.arenaUsed = 0
+      return
+    }
     const batch = this.checks
     this.checks = []
-    this.checkBytes = 0
     const absent = await this.store.missing(batch.map((c) => c.id))
     for (let i = 0; i < batch.length; i++) {
       if (!absent[i]) continue
       this.throwIfFailed()
       const c = batch[i]
-      await this.options.pool.waitForRoom(MAX_INFLIGHT_BYTES)
+      await this.waitForRoom()
       const data = c.data
       this.stats.chunksNew++
       this.stats.bytesNew += data.length
+      const size = data.length
+      this.unstoredBytes += size
       const done = this.options.pool
         .submit({ op: 'seal', id: c.id, header: CHUNK_HEADER, data })
         .then((s) => {
@@ -394,9 +431,14 @@ class Archiver {
         .catch((err) => {
           this.failure ??= err
         })
-        .finally(() => this.inflight.delete(c.hex))
+        .finally(() => {
+          this.inflight.delete(c.hex)
+          this.unstoredBytes -= size
+          this.wakeRoomWaiters()
+        })
       this.inflight.set(c.hex, done)
     }
+    this.arenaUsed = 0
   }
 }
 

@@ -166,7 +166,11 @@ class Restorer {
       let position = 0
       let failed = 0
       for (let i = 0; i < content.length; i++) {
-        for (let j = fetches.length; j < Math.min(content.length, i + CHUNKS_AHEAD); j++) fetches.push(this.fetch(content[j]))
+        for (let j = fetches.length; j < Math.min(content.length, i + CHUNKS_AHEAD); j++) {
+          const fetch = this.fetch(content[j])
+          fetch.catch(() => {}) // handled when awaited; later ones are dropped after a failure
+          fetches.push(fetch)
+        }
         let data: Uint8Array
         try {
           data = await fetches[i]

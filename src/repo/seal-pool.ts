@@ -1,6 +1,8 @@
 /**
- * A pool of worker threads that seal and open objects in batches. Falls back to sealing inline when the compiled
- * worker script is absent (tests that run the TypeScript sources directly) or when asked for 0 workers.
+ * A pool of worker threads that seal and open objects in batches, so both cores work during backup, restore and
+ * check. Jobs are copied at submit into one batch buffer that is transferred (not cloned) to a worker; results
+ * come back the same way. Falls back to running jobs inline when the compiled worker script is absent (tests that
+ * run the TypeScript sources directly) or when asked for 0 workers.
  */
 import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -13,27 +15,46 @@ import { openObject, sealObject, type ObjectKeys } from './objects.js'
 export type PoolJob =
   | { op: 'seal'; id: Uint8Array; header: Uint8Array; data: Uint8Array }
   | { op: 'open'; id: Uint8Array; data: Uint8Array; kind?: ObjectKind }
-export type PoolResult =
-  | { ok: true; data: Uint8Array; compressedBytes: number }
-  | { ok: false; code?: string; message: string }
+
+export interface PoolOutput {
+  data: Uint8Array
+  compressedBytes: number
+}
+
+/** One job in a batch: [op (0 seal, 1 open), kind (0 = any), offset, idLength, headerLength, dataLength]. */
+export type JobMeta = [number, number, number, number, number, number]
+export interface BatchMessage { seq: number; buffer: ArrayBuffer; jobs: JobMeta[] }
+/** One result: [offset, length, compressedBytes] or an error. */
+export type ResultMeta = [number, number, number] | { code?: string; message: string }
+export interface ResultMessage { seq: number; buffer: ArrayBuffer; results: ResultMeta[]; input: ArrayBuffer }
 
 interface Waiter {
-  resolve: (r: { data: Uint8Array; compressedBytes: number }) => void
+  resolve: (r: PoolOutput) => void
   reject: (e: unknown) => void
   bytes: number
 }
 
+interface Slot {
+  worker: Worker
+  inflight: number
+  waiting: Map<number, Waiter[]>
+}
+
 const BATCH_BYTES = 1024 * 1024
-const BATCH_JOBS = 128
+const BATCH_JOBS = 256
 
 export class SealPool {
-  private readonly workers: { worker: Worker; inflight: number; waiting: Map<number, Waiter[]> }[] = []
-  private pendingJobs: PoolJob[] = []
-  private pendingWaiters: Waiter[] = []
-  private pendingBytes = 0
+  private readonly workers: Slot[] = []
+  private batch: Uint8Array | undefined
+  private batchUsed = 0
+  private batchJobs: JobMeta[] = []
+  private batchWaiters: Waiter[] = []
   private scheduled = false
   private seq = 0
   private roomWaiters: (() => void)[] = []
+  /** Batch buffers returned by the workers, reused to avoid allocating (and page-faulting) fresh memory. */
+  private readonly freeBatches: Uint8Array[] = []
+  private failure: unknown = undefined
   /** Bytes submitted and not yet returned. */
   inflightBytes = 0
 
@@ -43,8 +64,8 @@ export class SealPool {
     const plainKeys = { chunkIdKey: keys.chunkIdKey, treeIdKey: keys.treeIdKey, dataKey: keys.dataKey }
     for (let i = 0; i < count; i++) {
       const worker = new Worker(script, { workerData: { keys: plainKeys } })
-      const slot = { worker, inflight: 0, waiting: new Map<number, Waiter[]>() }
-      worker.on('message', (msg: { seq: number; results: PoolResult[] }) => this.onResults(slot, msg))
+      const slot: Slot = { worker, inflight: 0, waiting: new Map() }
+      worker.on('message', (msg: ResultMessage) => this.onResults(slot, msg))
       worker.on('error', (err) => this.failAll(slot, err))
       this.workers.push(slot)
     }
@@ -56,69 +77,88 @@ export class SealPool {
 
   /**
    * Queues a job. An inline pool runs it before returning; a worker pool copies the input before returning. Either
-   * way the caller may reuse its buffer as soon as `submit` returns.
+   * way the caller may reuse its buffers as soon as `submit` returns.
    */
-  submit(job: PoolJob): Promise<{ data: Uint8Array; compressedBytes: number }> {
-    const bytes = job.data.length
+  submit(job: PoolJob): Promise<PoolOutput> {
     if (this.isInline) {
       try {
-        return Promise.resolve(runInline(this.keys, job))
+        return Promise.resolve(runJob(this.keys, job))
       } catch (err) {
         return Promise.reject(err)
       }
     }
-    const data = standalone(job.data)
-    return new Promise((resolve, reject) => {
-      this.inflightBytes += bytes
-      this.pendingJobs.push({ ...job, data })
-      this.pendingWaiters.push({ resolve, reject, bytes })
-      this.pendingBytes += bytes
-      if (this.pendingBytes >= BATCH_BYTES || this.pendingJobs.length >= BATCH_JOBS) this.dispatch()
-      else if (!this.scheduled) {
-        this.scheduled = true
-        setImmediate(() => this.dispatch())
-      }
-    })
+    if (this.failure !== undefined) return Promise.reject(this.failure)
+    const header = job.op === 'seal' ? job.header : EMPTY
+    const size = job.id.length + header.length + job.data.length
+    if (this.batch !== undefined && this.batchUsed + size > this.batch.length) this.dispatch()
+    if (this.batch === undefined) {
+      this.batch = size <= BATCH_BYTES ? (this.freeBatches.pop() ?? new Uint8Array(Buffer.allocUnsafeSlow(BATCH_BYTES).buffer)) : new Uint8Array(size)
+      this.batchUsed = 0
+    }
+    const at = this.batchUsed
+    this.batch.set(job.id, at)
+    this.batch.set(header, at + job.id.length)
+    this.batch.set(job.data, at + job.id.length + header.length)
+    this.batchUsed += size
+    this.batchJobs.push([job.op === 'seal' ? 0 : 1, job.op === 'open' ? (job.kind ?? 0) : 0, at, job.id.length, header.length, job.data.length])
+    this.inflightBytes += job.data.length
+    const promise = new Promise<PoolOutput>((resolve, reject) => this.batchWaiters.push({ resolve, reject, bytes: job.data.length }))
+    if (this.batchJobs.length >= BATCH_JOBS || this.batchUsed >= BATCH_BYTES) this.dispatch()
+    else if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.dispatch())
+    }
+    return promise
   }
 
   /** Resolves once fewer than `maxBytes` are in flight. */
   async waitForRoom(maxBytes: number): Promise<void> {
-    while (this.inflightBytes >= maxBytes) await new Promise<void>((r) => this.roomWaiters.push(r))
+    while (this.inflightBytes >= maxBytes && this.failure === undefined) await new Promise<void>((r) => this.roomWaiters.push(r))
   }
 
   private dispatch(): void {
     this.scheduled = false
-    if (this.pendingJobs.length === 0) return
+    if (this.batch === undefined || this.batchJobs.length === 0) return
     const slot = this.workers.reduce((a, b) => (b.inflight < a.inflight ? b : a))
     const seq = this.seq++
-    const jobs = this.pendingJobs
-    slot.waiting.set(seq, this.pendingWaiters)
-    slot.inflight += this.pendingBytes
-    this.pendingJobs = []
-    this.pendingWaiters = []
-    this.pendingBytes = 0
-    slot.worker.postMessage({ seq, jobs }, jobs.map((j) => j.data.buffer as ArrayBuffer))
+    const bytes = this.batchWaiters.reduce((n, w) => n + w.bytes, 0)
+    slot.waiting.set(seq, this.batchWaiters)
+    slot.inflight += bytes
+    const buffer = this.batch.buffer as ArrayBuffer
+    const message: BatchMessage = { seq, buffer, jobs: this.batchJobs }
+    this.batch = undefined
+    this.batchJobs = []
+    this.batchWaiters = []
+    slot.worker.postMessage(message, [buffer])
   }
 
-  private onResults(slot: (typeof this.workers)[number], msg: { seq: number; results: PoolResult[] }): void {
+  private onResults(slot: Slot, msg: ResultMessage): void {
     const waiters = slot.waiting.get(msg.seq) ?? []
     slot.waiting.delete(msg.seq)
+    if (msg.input.byteLength === BATCH_BYTES && this.freeBatches.length < 8) this.freeBatches.push(new Uint8Array(msg.input))
+    const all = new Uint8Array(msg.buffer)
     for (let i = 0; i < waiters.length; i++) {
       const w = waiters[i]
       const r = msg.results[i]
       slot.inflight -= w.bytes
       this.inflightBytes -= w.bytes
-      if (r.ok) w.resolve({ data: r.data, compressedBytes: r.compressedBytes })
+      if (Array.isArray(r)) w.resolve({ data: all.subarray(r[0], r[0] + r[1]), compressedBytes: r[2] })
       else w.reject(toError(r))
     }
+    this.wakeRoomWaiters()
+  }
+
+  private wakeRoomWaiters(): void {
     const room = this.roomWaiters
     this.roomWaiters = []
     for (const r of room) r()
   }
 
-  private failAll(slot: (typeof this.workers)[number], err: unknown): void {
+  private failAll(slot: Slot, err: unknown): void {
+    this.failure ??= err
     for (const waiters of slot.waiting.values()) for (const w of waiters) w.reject(err)
     slot.waiting.clear()
+    this.wakeRoomWaiters()
   }
 
   async close(): Promise<void> {
@@ -128,14 +168,9 @@ export class SealPool {
   }
 }
 
-/** A copy that owns its whole ArrayBuffer, so it can be transferred to a worker without cloning a larger buffer. */
-function standalone(bytes: Uint8Array): Uint8Array {
-  const copy = new Uint8Array(bytes.length)
-  copy.set(bytes)
-  return copy
-}
+const EMPTY = new Uint8Array(0)
 
-function runInline(keys: ObjectKeys, job: PoolJob): { data: Uint8Array; compressedBytes: number } {
+export function runJob(keys: ObjectKeys, job: PoolJob): PoolOutput {
   if (job.op === 'seal') {
     const { envelope, compressedBytes } = sealObject(keys, job.id, job.header, job.data)
     return { data: envelope, compressedBytes }

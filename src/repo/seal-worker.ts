@@ -1,39 +1,44 @@
 /**
- * Worker thread of the seal pool: seals (compress + encrypt) and opens (decrypt + decompress + verify) batches of
- * objects, so both cores work during backup, restore and check.
+ * Worker thread of the seal pool: runs a batch of seal/open jobs from one transferred buffer and returns all
+ * results in one transferred buffer.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { blake3SelfTest } from '../dedup/blake3.js'
-import { openObject, sealObject, type ObjectKeys } from './objects.js'
-import type { PoolJob, PoolResult } from './seal-pool.js'
+import type { ObjectKind } from '../protocol/object-envelope.js'
+import type { ObjectKeys } from './objects.js'
+import { runJob, type BatchMessage, type ResultMessage, type ResultMeta } from './seal-pool.js'
 
 blake3SelfTest()
 const keys = workerData.keys as ObjectKeys
 
-parentPort!.on('message', (batch: { seq: number; jobs: PoolJob[] }) => {
-  const results: PoolResult[] = []
-  const transfer: ArrayBuffer[] = []
-  for (const job of batch.jobs) {
+parentPort!.on('message', (msg: BatchMessage) => {
+  const input = new Uint8Array(msg.buffer)
+  const outputs: (Uint8Array | undefined)[] = []
+  const results: ResultMeta[] = []
+  let total = 0
+  for (const [op, kind, at, idLength, headerLength, dataLength] of msg.jobs) {
+    const id = input.subarray(at, at + idLength)
+    const dataStart = at + idLength + headerLength
+    const data = input.subarray(dataStart, dataStart + dataLength)
     try {
-      if (job.op === 'seal') {
-        const { envelope, compressedBytes } = sealObject(keys, job.id, job.header, job.data)
-        results.push({ ok: true, data: envelope, compressedBytes })
-        transferable(envelope, transfer)
-      } else {
-        const { plain } = openObject(keys, job.id, job.data, job.kind)
-        const copy = plain.byteOffset === 0 && plain.byteLength === plain.buffer.byteLength ? plain : Uint8Array.prototype.slice.call(plain)
-        results.push({ ok: true, data: copy, compressedBytes: 0 })
-        transferable(copy, transfer)
-      }
+      const out =
+        op === 0
+          ? runJob(keys, { op: 'seal', id, header: input.subarray(at + idLength, dataStart), data })
+          : runJob(keys, { op: 'open', id, data, kind: kind === 0 ? undefined : (kind as ObjectKind) })
+      outputs.push(out.data)
+      results.push([total, out.data.length, out.compressedBytes])
+      total += out.data.length
     } catch (err) {
       const e = err as { code?: string; message?: string }
-      results.push({ ok: false, code: e.code, message: e.message ?? String(err) })
+      outputs.push(undefined)
+      results.push({ code: e.code, message: e.message ?? String(err) })
     }
   }
-  parentPort!.postMessage({ seq: batch.seq, results }, transfer)
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total)
+  outputs.forEach((o, i) => {
+    const r = results[i]
+    if (o !== undefined && Array.isArray(r)) out.set(o, r[0])
+  })
+  const reply: ResultMessage = { seq: msg.seq, buffer: out.buffer as ArrayBuffer, results, input: msg.buffer }
+  parentPort!.postMessage(reply, [out.buffer as ArrayBuffer, msg.buffer])
 })
-
-function transferable(bytes: Uint8Array, list: ArrayBuffer[]): void {
-  const buffer = bytes.buffer as ArrayBuffer
-  if (bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && !list.includes(buffer)) list.push(buffer)
-}

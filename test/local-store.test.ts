@@ -1,0 +1,309 @@
+/**
+ * LocalStore beyond the conformance suite: recovery on open (unfinished pack tails truncated, unindexed packs
+ * removed), unflushed puts absent from a copy taken mid-write, `repairStore` rebuilding the whole index from the
+ * packs and cutting a damaged entry, the single-writer lock, the ARCA marker, and pack rotation.
+ *
+ * Crashes are simulated without killing a process: by damaging pack files of a closed store, and by copying the
+ * directory of a store that is still open (what a crash would leave on disk).
+ */
+import { execFile } from 'node:child_process'
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import t, { type Test } from 'tap'
+import { isArcaError, type ErrorCode } from '../src/core/errors.js'
+import { toHex } from '../src/core/hex.js'
+import { LocalStore, type LocalStoreOptions } from '../src/node/local-store.js'
+import { ENTRY_HEADER_BYTES, ENTRY_TRAILER_BYTES, EntryType, entryHeader, entryTrailer, packHeader, scanPack } from '../src/node/pack-format.js'
+import { repairStore } from '../src/node/repair.js'
+import { packPath, STORE_MARKER } from '../src/node/store-layout.js'
+import type { Store, StoredRecord } from '../src/protocol/store.js'
+import { bytes, chunk, id, snapshotRecord, tree } from './helpers/store-conformance.js'
+
+const execFileAsync = promisify(execFile)
+
+// ---- helpers ----
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'arca-local-store-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+interface Opened {
+  store: LocalStore
+  log: string[]
+  close(): Promise<void>
+}
+
+/** Stores not closed yet; teardown closes them (teardowns run last-in first-out, so before their dir is removed). */
+const openStores = new Set<LocalStore>()
+
+async function openStore(t: Test, dir: string, options: LocalStoreOptions = {}): Promise<Opened> {
+  const log: string[] = []
+  const store = await LocalStore.open(dir, { ...options, log: (m) => log.push(m) })
+  openStores.add(store)
+  t.teardown(async () => {
+    if (openStores.delete(store)) await store.close()
+  })
+  return {
+    store,
+    log,
+    async close() {
+      if (openStores.delete(store)) await store.close()
+    },
+  }
+}
+
+async function rejectsWithCode(t: Test, promise: Promise<unknown>, code: ErrorCode, what: string): Promise<void> {
+  try {
+    const value = await promise
+    if (value instanceof LocalStore) {
+      openStores.add(value)
+      t.teardown(async () => {
+        if (openStores.delete(value)) await value.close()
+      })
+    }
+    t.fail(`${what}: expected ArcaError ${code}, but it succeeded`)
+  } catch (err) {
+    t.ok(isArcaError(err, code), `${what}: ArcaError ${code}`, { found: err })
+  }
+}
+
+function sameBytes(t: Test, actual: Uint8Array | undefined, expected: Uint8Array, what: string): void {
+  const a = actual === undefined ? undefined : Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength)
+  t.ok(a !== undefined && a.equals(Buffer.from(expected)), what, { found: a?.length, wanted: expected.length })
+}
+
+function sameRecords(t: Test, actual: StoredRecord[], expected: StoredRecord[], what: string): void {
+  const show = (list: StoredRecord[]) => list.map((r) => `${toHex(r.id)}=${toHex(r.record)}`).sort()
+  t.same(show(actual), show(expected), what)
+}
+
+/** Pack files on disk, by number. */
+function packFiles(dir: string): { packNumber: number; path: string; sizeBytes: number }[] {
+  const out: { packNumber: number; path: string; sizeBytes: number }[] = []
+  const packsDir = join(dir, 'packs')
+  if (!existsSync(packsDir)) return out
+  for (const group of readdirSync(packsDir)) {
+    for (const name of readdirSync(join(packsDir, group))) {
+      const path = join(packsDir, group, name)
+      const m = /^([0-9a-f]{8})\.pack$/.exec(name)
+      if (m !== null) out.push({ packNumber: parseInt(m[1], 16), path, sizeBytes: statSync(path).size })
+    }
+  }
+  return out.sort((a, b) => a.packNumber - b.packNumber)
+}
+
+interface Content {
+  config: Buffer
+  slots: StoredRecord[]
+  snapshots: StoredRecord[]
+  objects: { id: Buffer; envelope: Buffer }[]
+}
+
+/**
+ * Writes a vault's worth of records and flushes. With `hasRemovals` (default) a key slot and a snapshot are also
+ * removed, which repair must replay; those are the pack entries with an empty body.
+ */
+async function writeContent(store: Store, seed: number, objectCount: number, options: { hasRemovals?: boolean } = {}): Promise<Content> {
+  const hasRemovals = options.hasRemovals ?? true
+  const config = bytes(seed, 180)
+  await store.writeConfig(config)
+  const slots = [1, 2, 3].map((n) => ({ id: id(`slot ${seed} ${n}`), record: bytes(seed + n, 160) }))
+  for (const s of slots) await store.putKeySlot(s.id, s.record)
+  if (hasRemovals) await store.removeKeySlot(slots[1].id)
+  const objects = Array.from({ length: objectCount }, (_, i) => ({ id: id(`object ${seed} ${i}`), envelope: chunk(seed * 1000 + i, 1000 + ((i * 7919) % 9000)) }))
+  for (const o of objects) await store.put(o.id, o.envelope)
+  const root = { id: id(`root ${seed}`), envelope: tree(objects.map((o) => o.id), seed) }
+  await store.put(root.id, root.envelope)
+  objects.push(root)
+  const snapshots = [1, 2, 3].map((n) => ({ id: id(`snapshot ${seed} ${n}`), record: snapshotRecord(root.id, seed + n) }))
+  for (const s of snapshots) await store.commitSnapshot(s.id, s.record)
+  if (hasRemovals) await store.removeSnapshot(snapshots[0].id)
+  await store.flush()
+  return {
+    config,
+    slots: hasRemovals ? [slots[0], slots[2]] : slots,
+    snapshots: hasRemovals ? snapshots.slice(1) : snapshots,
+    objects,
+  }
+}
+
+async function checkContent(t: Test, store: Store, content: Content, what: string): Promise<void> {
+  sameBytes(t, await store.readConfig(), content.config, `${what}: config`)
+  sameRecords(t, await store.listKeySlots(), content.slots, `${what}: key slots`)
+  sameRecords(t, await store.listSnapshots(), content.snapshots, `${what}: snapshots`)
+  const absent = await store.missing(content.objects.map((o) => o.id))
+  t.equal(absent.filter(Boolean).length, 0, `${what}: no object missing`)
+  const differing: string[] = []
+  for (const o of content.objects) {
+    const got = await store.get(o.id).catch((err: Error) => err)
+    if (got instanceof Error) differing.push(`${toHex(o.id)}: ${got.message}`)
+    else if (!Buffer.from(got).equals(o.envelope)) differing.push(`${toHex(o.id)}: different bytes`)
+  }
+  t.same(differing, [], `${what}: all ${content.objects.length} objects read back identical`)
+}
+
+// ---- tests ----
+
+t.test('open truncates an unfinished pack tail and removes a pack with no index record', async (t) => {
+  const dir = await tempDir(t)
+  const first = await openStore(t, dir, { create: true })
+  const content = await writeContent(first.store, 1, 40)
+  await first.close()
+
+  const packs = packFiles(dir)
+  const last = packs[packs.length - 1]
+  const half = chunk(77, 4000)
+  appendFileSync(last.path, Buffer.concat([entryHeader(EntryType.OBJECT, id('unfinished'), half.length), half.subarray(0, 1500)]))
+  t.equal(statSync(last.path).size, last.sizeBytes + ENTRY_HEADER_BYTES + 1500, 'the tail is on disk')
+  const orphanNumber = last.packNumber + 1
+  const orphan = packPath(dir, orphanNumber)
+  mkdirSync(dirname(orphan), { recursive: true })
+  const orphanBody = chunk(78, 500)
+  const orphanHeader = entryHeader(EntryType.OBJECT, id('orphan'), orphanBody.length)
+  writeFileSync(orphan, Buffer.concat([packHeader(orphanNumber), orphanHeader, orphanBody, entryTrailer(orphanHeader, orphanBody)]))
+
+  const second = await openStore(t, dir)
+  t.equal(statSync(last.path).size, last.sizeBytes, 'the last pack is cut back to its committed length')
+  t.notOk(existsSync(orphan), 'the unindexed pack is removed')
+  t.match(second.log.join('\n'), /Truncated pack .*\nRemoved pack|Removed pack .*\nTruncated pack/, 'both recoveries are logged')
+  await checkContent(t, second.store, content, 'after recovery')
+  t.same(await second.store.missing([id('unfinished'), id('orphan')]), [true, true], 'uncommitted objects are absent')
+
+  const late = { id: id('after recovery'), envelope: chunk(79, 2500) }
+  await second.store.put(late.id, late.envelope)
+  await second.close()
+  const third = await openStore(t, dir)
+  t.same(third.log, [], 'a clean close leaves nothing to recover')
+  sameBytes(t, await third.store.get(late.id), late.envelope, 'a new pack written after recovery is readable')
+  await checkContent(t, third.store, content, 'after a second reopen')
+})
+
+t.test('an object put but never flushed is absent from a copy of the open store', async (t) => {
+  const dir = await tempDir(t)
+  const copyDir = join(await tempDir(t), 'copy')
+  const live = await openStore(t, dir, { create: true })
+  const content = await writeContent(live.store, 2, 10)
+  const unflushed = { id: id('unflushed'), envelope: chunk(80, 30_000) }
+  await live.store.put(unflushed.id, unflushed.envelope)
+  sameBytes(t, await live.store.get(unflushed.id), unflushed.envelope, 'visible to its own handle (and now written to the pack)')
+  const packBytes = packFiles(dir).reduce((sum, p) => sum + p.sizeBytes, 0)
+
+  await execFileAsync('cp', ['-a', dir, copyDir])
+  t.equal(packFiles(copyDir).reduce((sum, p) => sum + p.sizeBytes, 0), packBytes, 'the copy holds the unflushed bytes')
+  const copy = await openStore(t, copyDir)
+  t.match(copy.log.join('\n'), /Truncated pack|Removed pack/, 'the copy recovers from the unindexed bytes')
+  t.same(await copy.store.missing([unflushed.id]), [true], 'the unflushed object is missing from the copy')
+  await rejectsWithCode(t, copy.store.get(unflushed.id), 'CHUNK_NOT_FOUND', 'get of the unflushed object')
+  await checkContent(t, copy.store, content, 'copy')
+  await live.close()
+})
+
+t.test('repairStore rebuilds a deleted index with identical bytes', async (t) => {
+  const dir = await tempDir(t)
+  const first = await openStore(t, dir, { create: true, packTargetBytes: 48 * 1024 })
+  const content = await writeContent(first.store, 3, 60)
+  const stats = await first.store.stats()
+  t.ok(stats.packCount > 2, `several packs to replay (${stats.packCount})`)
+  await rejectsWithCode(t, repairStore(dir), 'REPO_LOCKED', 'repair while the store is open')
+  await first.close()
+
+  rmSync(join(dir, 'index'), { recursive: true })
+  const logged: string[] = []
+  const report = await repairStore(dir, { log: (m) => logged.push(m) })
+  t.same(report, { packs: stats.packCount, objects: content.objects.length, snapshots: 2, keySlots: 2, truncatedBytes: 0 }, 'repair report')
+  t.same(logged, [], 'nothing to cut')
+  const second = await openStore(t, dir)
+  t.same(second.log, [], 'the rebuilt index matches the packs')
+  await checkContent(t, second.store, content, 'after repair')
+  t.same(await second.store.stats(), stats, 'same stats as before')
+  await rejectsWithCode(t, second.store.removeKeySlot(content.slots[0].id).then(() => second.store.removeKeySlot(content.slots[1].id)), 'INVALID_ARGUMENT', 'the rebuilt key slots still refuse removing the last')
+  await second.close()
+  await rejectsWithCode(t, repairStore(join(dir, 'packs')), 'REPO_NOT_FOUND', 'repair of a directory without the marker')
+})
+
+t.test('repairStore cuts a pack from a damaged entry on', async (t) => {
+  const dir = await tempDir(t)
+  const first = await openStore(t, dir, { create: true })
+  const content = await writeContent(first.store, 4, 20, { hasRemovals: false })
+  const kept = { id: id('kept'), envelope: chunk(81, 5000) }
+  const damaged = { id: id('damaged'), envelope: chunk(82, 5000) }
+  await first.store.put(kept.id, kept.envelope)
+  await first.store.put(damaged.id, damaged.envelope)
+  await first.close()
+
+  const packs = packFiles(dir)
+  const last = packs[packs.length - 1]
+  const scan = scanPack(last.path)
+  const entry = scan.entries[scan.entries.length - 1]
+  t.equal(toHex(entry.id), toHex(damaged.id), 'the damaged object is the last entry')
+  const at = entry.offset + ENTRY_HEADER_BYTES + Math.floor(entry.bodyLength / 2)
+  flipByte(last.path, at)
+
+  const report = await repairStore(dir)
+  t.equal(report.truncatedBytes, last.sizeBytes - entry.offset, 'cut exactly from the damaged entry to the end')
+  t.ok(report.truncatedBytes > 0, 'truncatedBytes > 0')
+  t.equal(statSync(last.path).size, entry.offset, 'the pack ends where the damaged entry began')
+  const second = await openStore(t, dir)
+  await rejectsWithCode(t, second.store.get(damaged.id), 'CHUNK_NOT_FOUND', 'the damaged object')
+  sameBytes(t, await second.store.get(kept.id), kept.envelope, 'the entry before it survives')
+  await checkContent(t, second.store, content, 'after cutting')
+})
+
+t.test('a second open of the same store fails with REPO_LOCKED', async (t) => {
+  const dir = await tempDir(t)
+  const first = await openStore(t, dir, { create: true })
+  await rejectsWithCode(t, LocalStore.open(dir), 'REPO_LOCKED', 'second open')
+  await rejectsWithCode(t, LocalStore.open(dir, { create: true }), 'REPO_LOCKED', 'second open with create')
+  await first.close()
+  const again = await openStore(t, dir)
+  t.same(await again.store.listSnapshots(), [], 'opens once the first is closed')
+})
+
+t.test('the ARCA marker: required to open, and create refuses a non-empty directory', async (t) => {
+  const dir = await tempDir(t)
+  await rejectsWithCode(t, LocalStore.open(dir), 'REPO_NOT_FOUND', 'open of an empty directory')
+  await rejectsWithCode(t, LocalStore.open(join(dir, 'absent')), 'REPO_NOT_FOUND', 'open of an absent directory')
+  t.same(readdirSync(dir), [], 'a failed open creates nothing')
+  writeFileSync(join(dir, 'notes.txt'), 'not a store')
+  await rejectsWithCode(t, LocalStore.open(dir), 'REPO_NOT_FOUND', 'open of a directory with other files')
+  await rejectsWithCode(t, LocalStore.open(dir, { create: true }), 'REPO_EXISTS', 'create in a non-empty directory')
+  t.same(readdirSync(dir), ['notes.txt'], 'the refused create touched nothing')
+  t.notOk(existsSync(join(dir, STORE_MARKER)))
+})
+
+t.test('a small packTargetBytes rotates packs and every object stays readable', async (t) => {
+  const dir = await tempDir(t)
+  const packTargetBytes = 64 * 1024
+  const first = await openStore(t, dir, { create: true, packTargetBytes })
+  const content = await writeContent(first.store, 5, 150)
+  const stats = await first.store.stats()
+  const files = packFiles(dir)
+  t.ok(files.length >= 10, `many packs (${files.length})`)
+  t.equal(stats.packCount, files.length, 'stats.packCount is the number of pack files')
+  t.equal(stats.storedBytes, files.reduce((sum, p) => sum + p.sizeBytes, 0), 'stats.storedBytes is their total size')
+  const largestEntry = Math.max(...content.objects.map((o) => o.envelope.length)) + ENTRY_HEADER_BYTES + ENTRY_TRAILER_BYTES
+  const oversized = files.filter((p) => p.sizeBytes >= packTargetBytes + largestEntry)
+  t.same(oversized.map((p) => p.packNumber), [], 'no pack grows past the target by more than one entry')
+  await first.close()
+  const second = await openStore(t, dir, { packTargetBytes })
+  t.same(second.log, [], 'nothing to recover')
+  await checkContent(t, second.store, content, 'after reopen')
+  t.same(await second.store.stats(), stats, 'same stats after reopen')
+})
+
+function flipByte(path: string, offset: number): void {
+  const fd = openSync(path, 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    readSync(fd, b, 0, 1, offset)
+    b[0] ^= 0xff
+    writeSync(fd, b, 0, 1, offset)
+  } finally {
+    closeSync(fd)
+  }
+}
