@@ -213,6 +213,9 @@ t.test('repairStore rebuilds a deleted index with identical bytes', async (t) =>
   await first.close()
 
   rmSync(join(dir, 'index'), { recursive: true })
+  await rejectsWithCode(t, LocalStore.open(dir), 'INTEGRITY_ERROR', 'open without its index refuses (and deletes nothing)')
+  t.equal(packFiles(dir).length, stats.packCount, 'every pack still there after the refused open')
+  rmSync(join(dir, 'index'), { recursive: true, force: true })
   const logged: string[] = []
   const report = await repairStore(dir, { log: (m) => logged.push(m) })
   t.same(report, { packs: stats.packCount, objects: content.objects.length, snapshots: 2, keySlots: 2, truncatedBytes: 0 }, 'repair report')

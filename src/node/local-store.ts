@@ -45,12 +45,15 @@ export class LocalStore implements Store {
   private writer: PackWriter | undefined
   private creatingWriter: Promise<PackWriter> | undefined
   private readonly pending = new Map<string, PendingObject>()
+  /** Ids whose put is between its checks and its append. */
+  private readonly putting = new Set<string>()
   private pendingMeta: PendingMeta[] = []
   private unflushedBytes = 0
   private flushChain: Promise<void> = Promise.resolve()
   private failure: unknown = undefined
   private readonly readers = new Map<number, number>()
   private readonly autoFlushBytes: number
+  private committedNext: number
   private readonly packTargetBytes: number
 
   private constructor(
@@ -59,6 +62,7 @@ export class LocalStore implements Store {
     private nextPack: number,
     options: LocalStoreOptions,
   ) {
+    this.committedNext = nextPack
     this.autoFlushBytes = options.autoFlushBytes ?? 32 * 1024 * 1024
     this.packTargetBytes = options.packTargetBytes ?? PACK_TARGET_BYTES
   }
@@ -102,11 +106,13 @@ export class LocalStore implements Store {
   }
 
   async putKeySlot(id: Uint8Array, record: Uint8Array): Promise<void> {
+    checkId(id, 'key slot id')
     await this.appendMeta(EntryType.KEY_SLOT, id, record, { type: 'put', key: keySlotKey(id), value: Buffer.from(record) })
     await this.flush()
   }
 
   async removeKeySlot(id: Uint8Array): Promise<void> {
+    checkId(id, 'key slot id')
     const slots = await this.listKeySlots()
     if (!slots.some((s) => Buffer.compare(s.id, id) === 0)) throw ArcaError.invalidArgument(`No key slot "${toHex(id)}"`)
     if (slots.length <= 1) throw ArcaError.invalidArgument('Refusing to remove the last key slot: the vault would become unreadable')
@@ -118,27 +124,37 @@ export class LocalStore implements Store {
 
   async missing(ids: readonly Uint8Array[]): Promise<boolean[]> {
     this.throwIfFailed()
-    return ids.map((id) => !this.pending.has(toHex(id)) && this.db.getSync(objectKey(id)) === undefined)
+    return ids.map((id) => !this.pending.has(toHex(id)) && !this.isIndexed(id))
   }
 
+  /** The store keeps a reference to `envelope` until the next flush resolves: callers must not modify it. */
   async put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
     this.throwIfFailed()
+    checkId(id, 'object id')
     const env = decodeEnvelope(envelope)
     const hex = toHex(id)
-    if (this.pending.has(hex)) return
-    if (env.kind === ObjectKind.TREE && env.refs.length > 0) {
-      const absent = await this.missing(env.refs)
-      const firstAbsent = absent.indexOf(true)
-      if (firstAbsent >= 0) {
-        throw ArcaError.badMessage(`tree ${hex}`, `references object ${toHex(env.refs[firstAbsent])} which is not stored`)
+    if (this.pending.has(hex) || this.putting.has(hex) || this.isIndexed(id)) return
+    if (env.kind === ObjectKind.TREE) {
+      for (const ref of env.refs) {
+        if (!this.pending.has(toHex(ref)) && !this.isIndexed(ref)) {
+          throw ArcaError.badMessage(`tree ${hex}`, `references object ${toHex(ref)} which is not stored`)
+        }
       }
-      if (this.pending.has(hex)) return
     }
-    const writer = await this.currentWriter()
-    const offset = writer.append(EntryType.OBJECT, id, envelope)
-    this.pending.set(hex, { pack: writer.packNumber, offset, bodyLength: envelope.length, kind: env.kind, writer })
-    this.noteAppended(writer, envelope.length)
-    if (writer.queuedBytes > MAX_QUEUED_WRITE_BYTES) await writer.drain()
+    this.putting.add(hex)
+    try {
+      const writer = await this.currentWriter()
+      const offset = writer.append(EntryType.OBJECT, id, envelope)
+      this.pending.set(hex, { pack: writer.packNumber, offset, bodyLength: envelope.length, kind: env.kind, writer })
+      this.noteAppended(writer, envelope.length)
+      if (writer.queuedBytes > MAX_QUEUED_WRITE_BYTES) await writer.drain()
+    } finally {
+      this.putting.delete(hex)
+    }
+  }
+
+  private isIndexed(id: Uint8Array): boolean {
+    return this.db.getSync(objectKey(id)) !== undefined
   }
 
   async get(id: Uint8Array): Promise<Uint8Array> {
@@ -166,6 +182,7 @@ export class LocalStore implements Store {
   // ---- snapshots ----
 
   async commitSnapshot(id: Uint8Array, record: Uint8Array): Promise<void> {
+    checkId(id, 'snapshot id')
     const { header } = decodeSnapshotRecord(record)
     const [rootAbsent] = await this.missing([header.rootTree])
     if (rootAbsent) {
@@ -261,8 +278,10 @@ export class LocalStore implements Store {
     for (const m of this.pendingMeta) writers.add(m.writer)
     if (writers.size === 0) return
     const syncedBytes = new Map<PackWriter, number>()
+    const syncedEntries = new Map<PackWriter, number>()
     for (const w of writers) {
       syncedBytes.set(w, w.sizeBytes)
+      syncedEntries.set(w, w.entryCount)
       await w.sync()
     }
     const ops: BatchOp[] = []
@@ -279,11 +298,13 @@ export class LocalStore implements Store {
     }
     let maxPack = 0
     for (const [w, bytes] of syncedBytes) {
-      ops.push({ type: 'put', key: packKey(w.packNumber), value: encodePackRecord(bytes, w.entryCount) })
+      ops.push({ type: 'put', key: packKey(w.packNumber), value: encodePackRecord(bytes, syncedEntries.get(w) ?? 0) })
       maxPack = Math.max(maxPack, w.packNumber)
     }
     const next = Buffer.alloc(4)
-    next.writeUInt32LE(Math.max(this.nextPack, maxPack + 1))
+    // only numbers of committed packs: a pack at or above N without a record is an orphan of a crashed session
+    next.writeUInt32LE(Math.max(this.committedNext, maxPack + 1))
+    this.committedNext = Math.max(this.committedNext, maxPack + 1)
     ops.push({ type: 'put', key: KEY_NEXT_PACK, value: next })
     await this.db.batch(ops)
     for (const hex of done) this.pending.delete(hex)
@@ -330,7 +351,8 @@ async function openDb(path: string): Promise<Db> {
 /** Truncates unindexed pack tails and removes packs that never had a committed byte. Returns the next pack number. */
 async function recoverPacks(dir: string, db: Db, log: (message: string) => void): Promise<number> {
   const nextRaw = await db.get(KEY_NEXT_PACK)
-  let next = nextRaw === undefined ? 1 : nextRaw.readUInt32LE(0)
+  const committedNext = nextRaw === undefined ? 1 : nextRaw.readUInt32LE(0)
+  let next = committedNext
   const packsDir = join(dir, 'packs')
   if (!existsSync(packsDir)) return next
   for (const group of readdirSync(packsDir)) {
@@ -342,6 +364,10 @@ async function recoverPacks(dir: string, db: Db, log: (message: string) => void)
       const path = join(packsDir, group, name)
       const record = await db.get(packKey(packNumber))
       if (record === undefined) {
+        if (packNumber < committedNext || nextRaw === undefined) {
+          // the index should know this pack: it is damaged or missing, and deleting would lose data
+          throw new ArcaError('INTEGRITY_ERROR', `The store index of "${dir}" does not know pack ${name}: the index is damaged or missing; run arca repair --repo ${dir}`)
+        }
         log(`Removed pack ${name}: nothing in it was ever committed (interrupted write)`)
         unlinkSync(path)
         continue
@@ -357,4 +383,8 @@ async function recoverPacks(dir: string, db: Db, log: (message: string) => void)
     }
   }
   return next
+}
+
+function checkId(id: Uint8Array, what: string): void {
+  if (id.length !== 32) throw ArcaError.invalidArgument(`Invalid ${what}: expected 32 bytes, received ${id.length}`)
 }

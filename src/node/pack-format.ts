@@ -38,16 +38,22 @@ export function packHeader(packNumber: number): Buffer {
 }
 
 export function entryHeader(type: EntryType, id: Uint8Array, bodyLength: number): Buffer {
-  const out = Buffer.allocUnsafe(ENTRY_HEADER_BYTES)
+  if (id.length !== ID_BYTES) throw new Error(`Pack entry id must be ${ID_BYTES} bytes, received ${id.length}`)
+  const out = Buffer.alloc(ENTRY_HEADER_BYTES)
   out.writeUInt32LE(bodyLength, 0)
   out[4] = type
   out.set(id, 5)
   return out
 }
 
+/** CRC-32 of an entry's header and body. Node 20's zlib.crc32 can return 0 for an empty view, hence the branch. */
+export function entryCrc(header: Uint8Array, body: Uint8Array): number {
+  return body.length === 0 ? crc32(header) : crc32(body, crc32(header))
+}
+
 export function entryTrailer(header: Uint8Array, body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(ENTRY_TRAILER_BYTES)
-  out.writeUInt32LE(crc32(body, crc32(header)), 0)
+  out.writeUInt32LE(entryCrc(header, body), 0)
   return out
 }
 
@@ -95,7 +101,7 @@ export function scanPack(path: string, options: { keepBodies?: (type: EntryType)
       const rest = Buffer.alloc(bodyLength + ENTRY_TRAILER_BYTES)
       readSync(fd, rest, 0, rest.length, offset + ENTRY_HEADER_BYTES)
       const body = rest.subarray(0, bodyLength)
-      if (rest.readUInt32LE(bodyLength) !== crc32(body, crc32(head))) break
+      if (rest.readUInt32LE(bodyLength) !== entryCrc(head, body)) break
       const keep = options.keepBodies?.(type as EntryType) ?? true
       entries.push({
         type: type as EntryType,

@@ -34,6 +34,7 @@ export interface Store {
 
   /** For each id, true when the store does not hold it. */
   missing(ids: readonly Uint8Array[]): Promise<boolean[]>
+  /** The store may keep a reference to `envelope` until the next flush resolves: callers must not modify it. */
   put(id: Uint8Array, envelope: Uint8Array): Promise<void>
   /** The envelope of a stored object; CHUNK_NOT_FOUND if absent. */
   get(id: Uint8Array): Promise<Uint8Array>
