@@ -82,7 +82,7 @@ export async function withRepository<T>(args: ParsedArgs, io: Io, fn: (repo: Rep
 }
 
 export async function withPool<T>(repo: Repository, fn: (pool: SealPool) => Promise<T>): Promise<T> {
-  const pool = new SealPool(repo.keys)
+  const pool = new SealPool(repo.keys, { zstdLevel: repo.config.zstdLevel })
   try {
     return await fn(pool)
   } finally {

@@ -24,6 +24,8 @@ export const MAX_RAW_BYTES = 0xffffffff
 export interface SealOptions {
   /** Compress before encrypting (default true). */
   compress?: boolean
+  /** zstd level (default 3). */
+  level?: number
   /** For golden vectors only: a fixed salt. Never pass this in production code. */
   salt?: Uint8Array
 }
@@ -36,7 +38,7 @@ export interface SealResult {
 
 export function seal(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, options: SealOptions = {}): SealResult {
   if (plain.length > MAX_RAW_BYTES) throw ArcaError.invalidArgument(`Object too large to seal: ${plain.length} bytes`)
-  const { alg, body } = options.compress === false ? { alg: 0, body: plain } : compressChunk(plain)
+  const { alg, body } = options.compress === false ? { alg: 0, body: plain } : compressChunk(plain, options.level ?? 3)
   const paddedLength = padmeLength(HEADER_BYTES + body.length)
   const salt = options.salt ?? randomBytes(SALT_BYTES)
   const key = keyedBlake3(dataKey, salt)

@@ -8,7 +8,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { promises as fsp } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { Level } from 'level'
 import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
@@ -18,7 +18,7 @@ import type { Store, StoredRecord, StoreStats } from '../protocol/store.js'
 import { ENTRY_HEADER_BYTES, EntryType, PACK_TARGET_BYTES } from './pack-format.js'
 import { PackWriter } from './pack-writer.js'
 import {
-  decodeLocation, decodePackRecord, encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, keySlotKey,
+  decodeLocation, decodePackRecord, encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, keySlotKey, listPackFiles,
   objectKey, packKey, packPath, prefixRange, snapshotKey, STORE_MARKER, STORE_MARKER_TEXT, type ObjectLocation,
 } from './store-layout.js'
 
@@ -353,33 +353,26 @@ async function recoverPacks(dir: string, db: Db, log: (message: string) => void)
   const nextRaw = await db.get(KEY_NEXT_PACK)
   const committedNext = nextRaw === undefined ? 1 : nextRaw.readUInt32LE(0)
   let next = committedNext
-  const packsDir = join(dir, 'packs')
-  if (!existsSync(packsDir)) return next
-  for (const group of readdirSync(packsDir)) {
-    for (const name of readdirSync(join(packsDir, group))) {
-      const match = /^([0-9a-f]{8})\.pack$/.exec(name)
-      if (match === null) continue
-      const packNumber = parseInt(match[1], 16)
-      next = Math.max(next, packNumber + 1)
-      const path = join(packsDir, group, name)
-      const record = await db.get(packKey(packNumber))
-      if (record === undefined) {
-        if (packNumber < committedNext || nextRaw === undefined) {
-          // the index should know this pack: it is damaged or missing, and deleting would lose data
-          throw new ArcaError('INTEGRITY_ERROR', `The store index of "${dir}" does not know pack ${name}: the index is damaged or missing; run arca repair --repo ${dir}`)
-        }
-        log(`Removed pack ${name}: nothing in it was ever committed (interrupted write)`)
-        unlinkSync(path)
-        continue
+  for (const { packNumber, path } of listPackFiles(dir)) {
+    const name = basename(path)
+    next = Math.max(next, packNumber + 1)
+    const record = await db.get(packKey(packNumber))
+    if (record === undefined) {
+      if (packNumber < committedNext || nextRaw === undefined) {
+        // the index should know this pack: it is damaged or missing, and deleting would lose data
+        throw new ArcaError('INTEGRITY_ERROR', `The store index of "${dir}" does not know pack ${name}: the index is damaged or missing; run arca repair --repo ${dir}`)
       }
-      const { committedBytes } = decodePackRecord(record)
-      const size = statSync(path).size
-      if (size > committedBytes) {
-        log(`Truncated pack ${name} from ${size} to ${committedBytes} bytes: uncommitted tail of an interrupted write`)
-        truncateSync(path, committedBytes)
-      } else if (size < committedBytes) {
-        log(`Pack ${name} is ${size} bytes but ${committedBytes} were committed: run arca check`)
-      }
+      log(`Removed pack ${name}: nothing in it was ever committed (interrupted write)`)
+      unlinkSync(path)
+      continue
+    }
+    const { committedBytes } = decodePackRecord(record)
+    const size = statSync(path).size
+    if (size > committedBytes) {
+      log(`Truncated pack ${name} from ${size} to ${committedBytes} bytes: uncommitted tail of an interrupted write`)
+      truncateSync(path, committedBytes)
+    } else if (size < committedBytes) {
+      log(`Pack ${name} is ${size} bytes but ${committedBytes} were committed: run arca check`)
     }
   }
   return next

@@ -3,13 +3,13 @@
  * by entry (CRC); a damaged or unfinished tail is cut off; objects, snapshots, key slots and the config are
  * replayed in pack order. The new index is built beside the old one and swapped in only when complete.
  */
-import { existsSync, readdirSync, renameSync, rmSync, truncateSync } from 'node:fs'
+import { existsSync, renameSync, rmSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { ArcaError } from '../core/errors.js'
 import { EntryType, scanPack } from './pack-format.js'
 import {
-  encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, keySlotKey, objectKey, packKey, snapshotKey, STORE_MARKER,
+  encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, keySlotKey, listPackFiles, objectKey, packKey, snapshotKey, STORE_MARKER,
 } from './store-layout.js'
 
 export interface RepairReport {
@@ -35,7 +35,7 @@ export async function repairStore(dir: string, options: { log?: (m: string) => v
   const slots = new Set<string>()
   let maxPack = 0
   try {
-    for (const { packNumber, path } of listPacks(dir)) {
+    for (const { packNumber, path } of listPackFiles(dir)) {
       const scan = scanPack(path)
       if (scan.packNumber !== packNumber) log(`Pack ${path} says it is number ${scan.packNumber}; using its file name`)
       if (scan.validBytes < scan.fileBytes) {
@@ -92,19 +92,6 @@ export async function repairStore(dir: string, options: { log?: (m: string) => v
   renameSync(rebuildDir, indexDir)
   rmSync(oldDir, { recursive: true, force: true })
   return report
-}
-
-function listPacks(dir: string): { packNumber: number; path: string }[] {
-  const packsDir = join(dir, 'packs')
-  const out: { packNumber: number; path: string }[] = []
-  if (!existsSync(packsDir)) return out
-  for (const group of readdirSync(packsDir)) {
-    for (const name of readdirSync(join(packsDir, group))) {
-      const m = /^([0-9a-f]{8})\.pack$/.exec(name)
-      if (m !== null) out.push({ packNumber: parseInt(m[1], 16), path: join(packsDir, group, name) })
-    }
-  }
-  return out.sort((a, b) => a.packNumber - b.packNumber)
 }
 
 /** Refuses to rebuild under a running process; a corrupt index that cannot open is fine to replace. */

@@ -12,6 +12,7 @@
  * "S" id(32)       -> snapshot record
  * "N"              -> next pack number u32
  */
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
 export const STORE_MARKER = 'ARCA'
@@ -22,6 +23,20 @@ export const PACK_RECORD_VERSION = 1
 export function packPath(dir: string, packNumber: number): string {
   const group = (packNumber >>> 10).toString(16).padStart(4, '0')
   return join(dir, 'packs', group, packNumber.toString(16).padStart(8, '0') + '.pack')
+}
+
+/** Every pack file of the store, by number. */
+export function listPackFiles(dir: string): { packNumber: number; path: string }[] {
+  const packsDir = join(dir, 'packs')
+  const out: { packNumber: number; path: string }[] = []
+  if (!existsSync(packsDir)) return out
+  for (const group of readdirSync(packsDir)) {
+    for (const name of readdirSync(join(packsDir, group))) {
+      const m = /^([0-9a-f]{8})\.pack$/.exec(name)
+      if (m !== null) out.push({ packNumber: parseInt(m[1], 16), path: join(packsDir, group, name) })
+    }
+  }
+  return out.sort((a, b) => a.packNumber - b.packNumber)
 }
 
 export const KEY_CONFIG = Buffer.from('C')

@@ -30,7 +30,7 @@ export interface CheckResult {
   problems: CheckProblem[]
 }
 
-const READS_IN_FLIGHT = 16
+const READS_IN_FLIGHT = 256
 const MISSING_BATCH = 4096
 
 export function parseSubset(subset: string): (id: Uint8Array) => boolean {

@@ -32,8 +32,14 @@ export interface SealedObject {
   compressedBytes: number
 }
 
-export function sealObject(keys: ObjectKeys, id: Uint8Array, header: Uint8Array, plain: Uint8Array, salt?: Uint8Array): SealedObject {
-  const { sealed, compressedBytes } = seal(keys.dataKey, plain, objectAad(id, header), { salt })
+export function sealObject(
+  keys: ObjectKeys,
+  id: Uint8Array,
+  header: Uint8Array,
+  plain: Uint8Array,
+  options: { salt?: Uint8Array; level?: number } = {},
+): SealedObject {
+  const { sealed, compressedBytes } = seal(keys.dataKey, plain, objectAad(id, header), options)
   return { envelope: Buffer.concat([header, sealed]), compressedBytes }
 }
 

@@ -20,7 +20,7 @@ import { decodeVaultConfig, encodeVaultConfig, verifyVaultConfig, type VaultConf
 
 /** For databases, mail stores and disk images, which are rewritten in place. */
 export const IN_PLACE_CHUNKER: ChunkerParams = { minBytes: 8 * 1024, avgBytes: 32 * 1024, maxBytes: 256 * 1024 }
-export const DEFAULT_ZSTD_LEVEL = 1
+export const DEFAULT_ZSTD_LEVEL = 3
 
 export interface Credentials {
   passphrase?: string

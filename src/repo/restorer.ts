@@ -48,7 +48,7 @@ export interface RestoreResult {
   errors: RestoreProblem[]
 }
 
-const FILES_IN_FLIGHT = 32
+const FILES_IN_FLIGHT = 256
 const CHUNKS_AHEAD = 4
 const ZEROS = Buffer.alloc(8 * 1024 * 1024)
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0

@@ -58,12 +58,15 @@ export class SealPool {
   /** Bytes submitted and not yet returned. */
   inflightBytes = 0
 
-  constructor(private readonly keys: ObjectKeys, options: { workers?: number } = {}) {
+  private readonly level: number
+
+  constructor(private readonly keys: ObjectKeys, options: { workers?: number; zstdLevel?: number } = {}) {
+    this.level = options.zstdLevel ?? 3
     const script = fileURLToPath(new URL('./seal-worker.js', import.meta.url))
     const count = existsSync(script) ? (options.workers ?? Math.min(2, availableParallelism())) : 0
     const plainKeys = { chunkIdKey: keys.chunkIdKey, treeIdKey: keys.treeIdKey, dataKey: keys.dataKey }
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(script, { workerData: { keys: plainKeys } })
+      const worker = new Worker(script, { workerData: { keys: plainKeys, level: this.level } })
       const slot: Slot = { worker, inflight: 0, waiting: new Map() }
       worker.on('message', (msg: ResultMessage) => this.onResults(slot, msg))
       worker.on('error', (err) => this.failAll(slot, err))
@@ -82,7 +85,7 @@ export class SealPool {
   submit(job: PoolJob): Promise<PoolOutput> {
     if (this.isInline) {
       try {
-        return Promise.resolve(runJob(this.keys, job))
+        return Promise.resolve(runJob(this.keys, job, this.level))
       } catch (err) {
         return Promise.reject(err)
       }
@@ -170,9 +173,9 @@ export class SealPool {
 
 const EMPTY = new Uint8Array(0)
 
-export function runJob(keys: ObjectKeys, job: PoolJob): PoolOutput {
+export function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutput {
   if (job.op === 'seal') {
-    const { envelope, compressedBytes } = sealObject(keys, job.id, job.header, job.data)
+    const { envelope, compressedBytes } = sealObject(keys, job.id, job.header, job.data, { level })
     return { data: envelope, compressedBytes }
   }
   return { data: openObject(keys, job.id, job.data, job.kind).plain, compressedBytes: 0 }

@@ -10,6 +10,7 @@ import { runJob, type BatchMessage, type ResultMessage, type ResultMeta } from '
 
 blake3SelfTest()
 const keys = workerData.keys as ObjectKeys
+const level = workerData.level as number
 
 parentPort!.on('message', (msg: BatchMessage) => {
   const input = new Uint8Array(msg.buffer)
@@ -23,8 +24,8 @@ parentPort!.on('message', (msg: BatchMessage) => {
     try {
       const out =
         op === 0
-          ? runJob(keys, { op: 'seal', id, header: input.subarray(at + idLength, dataStart), data })
-          : runJob(keys, { op: 'open', id, data, kind: kind === 0 ? undefined : (kind as ObjectKind) })
+          ? runJob(keys, { op: 'seal', id, header: input.subarray(at + idLength, dataStart), data }, level)
+          : runJob(keys, { op: 'open', id, data, kind: kind === 0 ? undefined : (kind as ObjectKind) }, level)
       outputs.push(out.data)
       results.push([total, out.data.length, out.compressedBytes])
       total += out.data.length
