@@ -4,7 +4,7 @@
 import { ArcaError } from '../core/errors.js'
 import { repairStore } from '../node/repair.js'
 import { Repository } from '../repo/repository.js'
-import { all, parseArgs, single } from './args.js'
+import { parseArgs, single } from './args.js'
 import { kdfParams, openStore, passphrase, REPO_OPTIONS, repoDir, withRepository, type Io } from './context.js'
 
 export async function initCommand(argv: string[], io: Io): Promise<number> {

@@ -19,7 +19,7 @@ import { createPathFilter, type PathFilter } from './path-filter.js'
 import type { Repository } from './repository.js'
 import type { SealPool } from './seal-pool.js'
 import { emptyStats, encodeSnapshot, planId, type BackupStats, type BackupWarning, type Snapshot, type SnapshotBody } from './snapshot.js'
-import { compareNames, encodeTree, type TreeNode } from './tree.js'
+import { compareNames, encodeTree, type ChunkRef, type TreeNode } from './tree.js'
 
 export interface BackupOptions {
   plan: string
@@ -88,7 +88,7 @@ class Archiver {
   private unstoredBytes = 0
   private roomWaiters: (() => void)[] = []
   private failure: unknown = undefined
-  private readonly hardLinks = new Map<string, { content: Uint8Array[]; size: number }>()
+  private readonly hardLinks = new Map<string, { content: ChunkRef[]; size: number }>()
   private lastProgressAt = 0
   private readonly store
 
@@ -285,7 +285,7 @@ class Archiver {
     }
     if (prev !== undefined && prev.type === 'file' && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.ino === st.ino) {
       this.stats.filesUnchanged++
-      for (const id of prev.content ?? []) this.known.add(toHex(id))
+      for (const c of prev.content ?? []) this.known.add(toHex(c.id))
       if (linkKey !== undefined) this.hardLinks.set(linkKey, { content: prev.content ?? [], size })
       return nodeFromStat(name, 'file', st, { content: prev.content ?? [] })
     }
@@ -297,7 +297,7 @@ class Archiver {
       this.stats.filesSkipped++
       return undefined
     }
-    let content: Uint8Array[]
+    let content: ChunkRef[]
     let bytesRead: number
     try {
       ;({ content, bytesRead } = await this.readChunks(fd, size, chunkerFor(this.repo, name, size)))
@@ -323,7 +323,7 @@ class Archiver {
    * Reads a file and queues its chunks. Files up to twice the largest chunk are read whole into the arena (shared
    * by many small files until the next flushChecks); bigger files stream through one reusable window.
    */
-  private async readChunks(fd: number, sizeHint: number, chunker: { chunker: Chunker; maxBytes: number }): Promise<{ content: Uint8Array[]; bytesRead: number }> {
+  private async readChunks(fd: number, sizeHint: number, chunker: { chunker: Chunker; maxBytes: number }): Promise<{ content: ChunkRef[]; bytesRead: number }> {
     const wanted = sizeHint + 1
     const isSmall = wanted <= 2 * chunker.maxBytes && wanted <= ARENA_BYTES
     let buf: Buffer
@@ -335,7 +335,7 @@ class Archiver {
       buf = this.window
     }
     let isShared = !isSmall
-    const content: Uint8Array[] = []
+    const content: ChunkRef[] = []
     let start = 0
     let end = 0
     let isEof = false
@@ -354,7 +354,7 @@ class Archiver {
         if (cut === 0) break
         const data = buf.subarray(start, start + cut)
         const id = chunkId(this.repo.keys, data)
-        content.push(id)
+        content.push({ id, length: cut })
         this.enqueueCheck(id, data)
         start += cut
       }
@@ -455,7 +455,7 @@ function nodeFromStat(
   name: string,
   type: TreeNode['type'],
   st: BigIntStats,
-  extra: { content?: Uint8Array[]; subtree?: Uint8Array; linkTarget?: string; size?: number },
+  extra: { content?: ChunkRef[]; subtree?: Uint8Array; linkTarget?: string; size?: number },
 ): TreeNode {
   return {
     name,

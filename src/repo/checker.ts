@@ -72,7 +72,7 @@ export async function check(repo: Repository, options: CheckOptions): Promise<Ch
     }
     for (const node of nodes) {
       if (node.type === 'dir' && node.subtree !== undefined) stack.push(node.subtree)
-      for (const c of node.content ?? []) chunks.set(toHex(c), c)
+      for (const c of node.content ?? []) chunks.set(toHex(c.id), c.id)
     }
   }
   result.trees = seenTrees.size

@@ -6,17 +6,17 @@
  */
 import {
   closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
-  mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync, chmodSync, chownSync, type Stats,
+  mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, utimesSync, chmodSync, chownSync, type Stats,
 } from 'node:fs'
 import { join, resolve, sep } from 'node:path'
 import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import { ObjectKind } from '../protocol/object-envelope.js'
 import type { Repository } from './repository.js'
-import type { SealPool } from './seal-pool.js'
+import type { PoolOutput, SealPool } from './seal-pool.js'
 import type { Snapshot } from './snapshot.js'
 import { resolveSnapshotPath } from './snapshot-path.js'
-import type { TreeNode } from './tree.js'
+import type { ChunkRef, TreeNode } from './tree.js'
 
 export interface RestoreOptions {
   target: string
@@ -49,8 +49,7 @@ export interface RestoreResult {
 }
 
 const FILES_IN_FLIGHT = 256
-const CHUNKS_AHEAD = 4
-const ZEROS = Buffer.alloc(8 * 1024 * 1024)
+const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
 export async function restore(repo: Repository, snapshot: Snapshot, options: RestoreOptions): Promise<RestoreResult> {
@@ -64,6 +63,8 @@ class Restorer {
   private readonly links: { path: string; key: string }[] = []
   private readonly firstLink = new Map<string, string>()
   private readonly running = new Set<Promise<void>>()
+  private lowWater = -1
+  private drainWaiter: (() => void) | undefined
 
   constructor(private readonly repo: Repository, private readonly options: RestoreOptions) {
     this.root = resolve(options.target)
@@ -105,19 +106,18 @@ class Restorer {
     }
   }
 
-  /** lstat or undefined when absent. */
-  private existing(path: string): Stats | undefined {
+  /**
+   * Runs `create`; when the name is taken, applies the overwrite rules and, if the entry may be replaced, runs
+   * `create` again. Creating first saves an lstat per entry on an empty target. False when the entry is kept.
+   */
+  private createOrClear(path: string, isDirWanted: boolean, create: () => void): boolean {
     try {
-      return lstatSync(path)
+      create()
+      return true
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw err
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
-  }
-
-  /** Makes room for a new entry; false when an existing one must be kept. */
-  private clear(path: string, st: Stats | undefined, isDirWanted: boolean): boolean {
-    if (st === undefined) return true
+    const st: Stats = lstatSync(path)
     if (isDirWanted && st.isDirectory()) return true
     if (!this.options.overwrite) {
       this.problem(this.result.skipped, path, 'exists (use --overwrite to replace it)')
@@ -125,25 +125,22 @@ class Restorer {
     }
     if (st.isDirectory()) rmSync(path, { recursive: true, force: true })
     else unlinkSync(path)
+    create()
     return true
   }
 
   private async restoreNode(path: string, node: TreeNode): Promise<void> {
-    const st = this.existing(path)
     if (node.type === 'dir') {
-      if (!this.clear(path, st, true)) return
-      if (st === undefined || !st.isDirectory()) mkdirSync(path, { mode: 0o700 })
+      if (!this.createOrClear(path, true, () => mkdirSync(path, { mode: 0o700 }))) return
       this.result.dirs++
       this.dirMeta.push({ path, node })
       const children = node.subtree === undefined ? [] : await this.repo.loadTree(node.subtree)
       await this.restoreNodes(path, children)
     } else if (node.type === 'symlink') {
-      if (!this.clear(path, st, false)) return
-      symlinkSync(node.linkTarget ?? '', path)
+      if (!this.createOrClear(path, false, () => symlinkSync(node.linkTarget ?? '', path))) return
       this.applyMeta(path, node)
       this.result.symlinks++
     } else {
-      if (!this.clear(path, st, false)) return
       if (node.nlink > 1) {
         const key = `${node.dev}:${node.ino}`
         if (this.firstLink.has(key)) {
@@ -152,44 +149,61 @@ class Restorer {
         }
         this.firstLink.set(key, path)
       }
-      while (this.running.size >= FILES_IN_FLIGHT) await Promise.race(this.running)
-      const job = this.restoreFile(path, node).finally(() => this.running.delete(job))
+      let fd = -1
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+      if (!this.createOrClear(path, false, () => (fd = openSync(path, flags, 0o600)))) return
+      if (this.running.size >= FILES_IN_FLIGHT) await this.drainTo(FILES_IN_FLIGHT / 2)
+      const job = this.restoreFile(fd, path, node).finally(() => {
+        this.running.delete(job)
+        if (this.running.size <= this.lowWater) this.wakeDrain()
+      })
       this.running.add(job)
     }
   }
 
-  private async restoreFile(path: string, node: TreeNode): Promise<void> {
-    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+  /** Waits until at most `count` files are in flight, so new files start in bulk (and batch well). */
+  private drainTo(count: number): Promise<void> {
+    this.lowWater = count
+    return new Promise((resolve) => (this.drainWaiter = resolve))
+  }
+
+  private wakeDrain(): void {
+    const w = this.drainWaiter
+    this.drainWaiter = undefined
+    this.lowWater = -1
+    w?.()
+  }
+
+  /**
+   * Every chunk's position is known from the tree, so all of a file's chunks are fetched at once and the workers
+   * decrypt, verify and write them in place; the main thread never touches plaintext.
+   */
+  private async restoreFile(fd: number, path: string, node: TreeNode): Promise<void> {
     try {
       const content = node.content ?? []
-      const fetches: Promise<Uint8Array>[] = []
+      const jobs: Promise<PoolOutput>[] = []
       let position = 0
-      let failed = 0
-      for (let i = 0; i < content.length; i++) {
-        for (let j = fetches.length; j < Math.min(content.length, i + CHUNKS_AHEAD); j++) {
-          const fetch = this.fetch(content[j])
-          fetch.catch(() => {}) // handled when awaited; later ones are dropped after a failure
-          fetches.push(fetch)
-        }
-        let data: Uint8Array
-        try {
-          data = await fetches[i]
-        } catch (err) {
-          failed++
-          this.problem(this.result.errors, path, `chunk ${i} (${toHex(content[i]).slice(0, 16)}): ${(err as Error).message}`)
-          // the size of a lost chunk is unknown: later chunks cannot be placed, stop here
-          break
-        }
-        fetches[i] = undefined as unknown as Promise<Uint8Array>
-        if (!isZeros(data)) writeAll(fd, data, position)
-        position += data.length
+      for (const chunk of content) {
+        if (this.options.pool.inflightBytes >= MAX_INFLIGHT_BYTES) await this.options.pool.waitForRoom(MAX_INFLIGHT_BYTES)
+        jobs.push(this.fetchInto(chunk, fd, position))
+        position += chunk.length
       }
-      ftruncateSync(fd, failed > 0 ? position : node.size)
-      if (failed === 0 && position !== node.size) {
-        this.problem(this.result.errors, path, `restored ${position} bytes, the snapshot records ${node.size}`)
-      }
+      const results = await Promise.allSettled(jobs)
+      let writtenEnd = 0
+      position = 0
+      results.forEach((r, i) => {
+        const chunk = content[i]
+        if (r.status === 'rejected') {
+          this.problem(this.result.errors, path, `chunk ${i} (${toHex(chunk.id).slice(0, 16)}): ${(r.reason as Error).message}`)
+        } else if (r.value.plainBytes !== chunk.length) {
+          this.problem(this.result.errors, path, `chunk ${i} (${toHex(chunk.id).slice(0, 16)}): ${r.value.plainBytes} bytes, the tree records ${chunk.length}`)
+        } else if (r.value.isWritten) writtenEnd = position + chunk.length
+        position += chunk.length
+      })
+      // a failed chunk stays a hole of the right size, so every other chunk is in its place
+      if (writtenEnd !== node.size) ftruncateSync(fd, node.size)
       this.result.files++
-      this.result.bytes += position
+      this.result.bytes += node.size
       this.options.onProgress?.({ files: this.result.files, bytes: this.result.bytes })
       if (isRoot) fchownSync(fd, node.uid, node.gid)
       fchmodSync(fd, node.mode)
@@ -199,9 +213,9 @@ class Restorer {
     }
   }
 
-  private async fetch(id: Uint8Array): Promise<Uint8Array> {
-    const envelope = await this.repo.store.get(id)
-    return (await this.options.pool.submit({ op: 'open', id, data: envelope, kind: ObjectKind.CHUNK })).data
+  private async fetchInto(chunk: ChunkRef, fd: number, position: number): Promise<PoolOutput> {
+    const envelope = await this.repo.store.get(chunk.id)
+    return this.options.pool.submit({ op: 'open', id: chunk.id, data: envelope, kind: ObjectKind.CHUNK, writeTo: { fd, position } })
   }
 
   private linkNow(path: string, key: string): void {
@@ -237,14 +251,4 @@ class Restorer {
  */
 function toTime(ns: bigint): number | Date {
   return ns >= 0n ? (Number(ns / 1000n) + 0.5) / 1e6 : new Date(Number(ns / 1_000_000n))
-}
-
-function isZeros(data: Uint8Array): boolean {
-  if (data.length > ZEROS.length) return false
-  return Buffer.compare(data, ZEROS.subarray(0, data.length)) === 0
-}
-
-function writeAll(fd: number, data: Uint8Array, position: number): void {
-  let done = 0
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done)
 }

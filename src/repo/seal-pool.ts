@@ -4,7 +4,7 @@
  * come back the same way. Falls back to running jobs inline when the compiled worker script is absent (tests that
  * run the TypeScript sources directly) or when asked for 0 workers.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
@@ -14,18 +14,29 @@ import { openObject, sealObject, type ObjectKeys } from './objects.js'
 
 export type PoolJob =
   | { op: 'seal'; id: Uint8Array; header: Uint8Array; data: Uint8Array }
-  | { op: 'open'; id: Uint8Array; data: Uint8Array; kind?: ObjectKind }
+  | { op: 'open'; id: Uint8Array; data: Uint8Array; kind?: ObjectKind; writeTo?: WriteTarget }
 
-export interface PoolOutput {
-  data: Uint8Array
-  compressedBytes: number
+/** Where an opened chunk's plaintext goes instead of back to the caller: positional write to an open file. */
+export interface WriteTarget {
+  fd: number
+  position: number
 }
 
-/** One job in a batch: [op (0 seal, 1 open), kind (0 = any), offset, idLength, headerLength, dataLength]. */
-export type JobMeta = [number, number, number, number, number, number]
+export interface PoolOutput {
+  /** Sealed envelope or plaintext; empty when the plaintext was written to a file. */
+  data: Uint8Array
+  compressedBytes: number
+  /** Plaintext bytes (of the input for seal, of the output for open). */
+  plainBytes: number
+  /** For writeTo jobs: false when the chunk was all zeros and left as a hole. */
+  isWritten: boolean
+}
+
+/** One job in a batch: [op (0 seal, 1 open), kind (0 = any), offset, idLength, headerLength, dataLength, fd (-1 none), position]. */
+export type JobMeta = [number, number, number, number, number, number, number, number]
 export interface BatchMessage { seq: number; buffer: ArrayBuffer; jobs: JobMeta[] }
-/** One result: [offset, length, compressedBytes] or an error. */
-export type ResultMeta = [number, number, number] | { code?: string; message: string }
+/** One result: [offset, length, compressedBytes, plainBytes, isWritten (0/1)] or an error. */
+export type ResultMeta = [number, number, number, number, number] | { code?: string; message: string }
 export interface ResultMessage { seq: number; buffer: ArrayBuffer; results: ResultMeta[]; input: ArrayBuffer }
 
 interface Waiter {
@@ -103,7 +114,8 @@ export class SealPool {
     this.batch.set(header, at + job.id.length)
     this.batch.set(job.data, at + job.id.length + header.length)
     this.batchUsed += size
-    this.batchJobs.push([job.op === 'seal' ? 0 : 1, job.op === 'open' ? (job.kind ?? 0) : 0, at, job.id.length, header.length, job.data.length])
+    const target = job.op === 'open' ? job.writeTo : undefined
+    this.batchJobs.push([job.op === 'seal' ? 0 : 1, job.op === 'open' ? (job.kind ?? 0) : 0, at, job.id.length, header.length, job.data.length, target?.fd ?? -1, target?.position ?? 0])
     this.inflightBytes += job.data.length
     const promise = new Promise<PoolOutput>((resolve, reject) => this.batchWaiters.push({ resolve, reject, bytes: job.data.length }))
     if (this.batchJobs.length >= BATCH_JOBS || this.batchUsed >= BATCH_BYTES) this.dispatch()
@@ -145,7 +157,7 @@ export class SealPool {
       const r = msg.results[i]
       slot.inflight -= w.bytes
       this.inflightBytes -= w.bytes
-      if (Array.isArray(r)) w.resolve({ data: all.subarray(r[0], r[0] + r[1]), compressedBytes: r[2] })
+      if (Array.isArray(r)) w.resolve({ data: all.subarray(r[0], r[0] + r[1]), compressedBytes: r[2], plainBytes: r[3], isWritten: r[4] === 1 })
       else w.reject(toError(r))
     }
     this.wakeRoomWaiters()
@@ -176,9 +188,29 @@ const EMPTY = new Uint8Array(0)
 export function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutput {
   if (job.op === 'seal') {
     const { envelope, compressedBytes } = sealObject(keys, job.id, job.header, job.data, { level })
-    return { data: envelope, compressedBytes }
+    return { data: envelope, compressedBytes, plainBytes: job.data.length, isWritten: false }
   }
-  return { data: openObject(keys, job.id, job.data, job.kind).plain, compressedBytes: 0 }
+  const { plain } = openObject(keys, job.id, job.data, job.kind)
+  if (job.writeTo === undefined) return { data: plain, compressedBytes: 0, plainBytes: plain.length, isWritten: false }
+  const isWritten = !isZeros(plain)
+  if (isWritten) writeAll(job.writeTo.fd, plain, job.writeTo.position)
+  return { data: EMPTY, compressedBytes: 0, plainBytes: plain.length, isWritten }
+}
+
+const ZEROS = new Uint8Array(64 * 1024)
+
+/** All-zero chunks are not written, so sparse files stay sparse. */
+function isZeros(data: Uint8Array): boolean {
+  for (let at = 0; at < data.length; at += ZEROS.length) {
+    const part = data.subarray(at, at + ZEROS.length)
+    if (Buffer.compare(part, ZEROS.subarray(0, part.length)) !== 0) return false
+  }
+  return true
+}
+
+function writeAll(fd: number, data: Uint8Array, position: number): void {
+  let done = 0
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done)
 }
 
 function toError(r: { code?: string; message: string }): Error {

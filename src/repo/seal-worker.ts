@@ -17,7 +17,7 @@ parentPort!.on('message', (msg: BatchMessage) => {
   const outputs: (Uint8Array | undefined)[] = []
   const results: ResultMeta[] = []
   let total = 0
-  for (const [op, kind, at, idLength, headerLength, dataLength] of msg.jobs) {
+  for (const [op, kind, at, idLength, headerLength, dataLength, fd, position] of msg.jobs) {
     const id = input.subarray(at, at + idLength)
     const dataStart = at + idLength + headerLength
     const data = input.subarray(dataStart, dataStart + dataLength)
@@ -25,9 +25,9 @@ parentPort!.on('message', (msg: BatchMessage) => {
       const out =
         op === 0
           ? runJob(keys, { op: 'seal', id, header: input.subarray(at + idLength, dataStart), data }, level)
-          : runJob(keys, { op: 'open', id, data, kind: kind === 0 ? undefined : (kind as ObjectKind) }, level)
+          : runJob(keys, { op: 'open', id, data, kind: kind === 0 ? undefined : (kind as ObjectKind), writeTo: fd < 0 ? undefined : { fd, position } }, level)
       outputs.push(out.data)
-      results.push([total, out.data.length, out.compressedBytes])
+      results.push([total, out.data.length, out.compressedBytes, out.plainBytes, out.isWritten ? 1 : 0])
       total += out.data.length
     } catch (err) {
       const e = err as { code?: string; message?: string }

@@ -5,7 +5,7 @@
  * plain = version u8 (1) | count u32 | node*
  * node  = nameLength u16 | name | type u8 | mode u32 | uid u32 | gid u32 | mtimeNs i64 | ctimeNs i64 | size u64
  *         | ino u64 | dev u64 | nlink u32 | payload
- * file payload    = chunkCount u32 | refIndex u32 x chunkCount
+ * file payload    = chunkCount u32 | (refIndex u32 | length u32) x chunkCount; the lengths sum to size
  * dir payload     = refIndex u32
  * symlink payload = targetLength u16 | target (UTF-8)
  * All integers little-endian. Decoding rejects unsafe names, unsorted or duplicate names and any out-of-range value.
@@ -21,6 +21,12 @@ export type NodeType = 'file' | 'dir' | 'symlink'
 const TYPE_CODES: Record<NodeType, number> = { file: 1, dir: 2, symlink: 3 }
 const TYPE_NAMES: Record<number, NodeType> = { 1: 'file', 2: 'dir', 3: 'symlink' }
 
+/** A chunk of a file: its id and plaintext length (so a restore can place chunks without decrypting first). */
+export interface ChunkRef {
+  id: Uint8Array
+  length: number
+}
+
 export interface TreeNode {
   name: string
   type: NodeType
@@ -33,8 +39,8 @@ export interface TreeNode {
   ino: bigint
   dev: bigint
   nlink: number
-  /** file: chunk ids in order */
-  content?: Uint8Array[]
+  /** file: its chunks in order */
+  content?: ChunkRef[]
   /** dir: id of its tree */
   subtree?: Uint8Array
   /** symlink: target as stored */
@@ -95,8 +101,11 @@ export function encodeTree(nodes: readonly TreeNode[]): { refs: Uint8Array[]; pl
       const content = node.content ?? []
       at = fixed.writeUInt32LE(content.length, at)
       parts.push(fixed.subarray(0, at))
-      const idx = Buffer.alloc(4 * content.length)
-      for (let i = 0; i < content.length; i++) idx.writeUInt32LE(indexOf(content[i]), 4 * i)
+      const idx = Buffer.alloc(8 * content.length)
+      for (let i = 0; i < content.length; i++) {
+        idx.writeUInt32LE(indexOf(content[i].id), 8 * i)
+        idx.writeUInt32LE(content[i].length, 8 * i + 4)
+      }
       parts.push(idx)
     } else if (node.type === 'dir') {
       if (node.subtree === undefined) throw new Error(`Directory node "${node.name}" has no subtree`)
@@ -169,9 +178,16 @@ export function decodeTree(plain: Uint8Array, refs: readonly Uint8Array[]): Tree
     if (type === 'file') {
       const chunkCount = r.u32('chunk count')
       if (chunkCount > MAX_TREE_ENTRIES * 16) throw ArcaError.badMessage('tree record', `${chunkCount} chunks`)
-      r.need(4 * chunkCount, 'chunk list')
+      r.need(8 * chunkCount, 'chunk list')
       node.content = new Array(chunkCount)
-      for (let i = 0; i < chunkCount; i++) node.content[i] = ref('chunk index')
+      let total = 0
+      for (let i = 0; i < chunkCount; i++) {
+        const id = ref('chunk index')
+        const length = r.u32('chunk length')
+        total += length
+        node.content[i] = { id, length }
+      }
+      if (total !== node.size) throw ArcaError.badMessage('tree record', `chunk lengths of ${JSON.stringify(name)} add up to ${total}, size is ${node.size}`)
     } else if (type === 'dir') {
       node.subtree = ref('subtree index')
     } else {
