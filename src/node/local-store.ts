@@ -39,7 +39,7 @@ export interface LocalStoreOptions {
 
 const MAX_OPEN_PACKS = 32
 /** Backpressure: a put waits when this much is handed to the OS but not yet written. */
-const MAX_QUEUED_WRITE_BYTES = 32 * 1024 * 1024
+const MAX_QUEUED_WRITE_BYTES = 16 * 1024 * 1024
 
 export class LocalStore implements Store {
   private writer: PackWriter | undefined

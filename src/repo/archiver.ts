@@ -56,9 +56,11 @@ const IN_PLACE_EXTENSIONS = new Set([
   'sqlite', 'sqlite3', 'db', 'db3', 'mdb', 'accdb', 'pst', 'ost', 'vmdk', 'vdi', 'qcow2', 'img', 'vhd', 'vhdx', 'raw', 'fdb', 'kdbx',
 ])
 const MAX_WARNINGS_KEPT = 200
-const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
+const MAX_INFLIGHT_BYTES = 24 * 1024 * 1024
 const CHECK_BATCH_IDS = 512
-const ARENA_BYTES = 32 * 1024 * 1024
+const ARENA_BYTES = 8 * 1024 * 1024
+/** Files below this size are read whole into the arena; larger ones stream through the window. */
+const SMALL_FILE_BYTES = 1024 * 1024
 const WINDOW_BYTES = 16 * 1024 * 1024
 
 interface PendingCheck {
@@ -320,12 +322,12 @@ class Archiver {
   }
 
   /**
-   * Reads a file and queues its chunks. Files up to twice the largest chunk are read whole into the arena (shared
-   * by many small files until the next flushChecks); bigger files stream through one reusable window.
+   * Reads a file and queues its chunks. Files under 1 MiB are read whole into the arena (shared by many small
+   * files until the next flushChecks); bigger files stream through one reusable window.
    */
   private async readChunks(fd: number, sizeHint: number, chunker: { chunker: Chunker; maxBytes: number }): Promise<{ content: ChunkRef[]; bytesRead: number }> {
     const wanted = sizeHint + 1
-    const isSmall = wanted <= 2 * chunker.maxBytes && wanted <= ARENA_BYTES
+    const isSmall = wanted <= SMALL_FILE_BYTES
     let buf: Buffer
     if (isSmall) {
       if (this.arenaUsed + wanted > ARENA_BYTES) await this.flushChecks()

@@ -51,7 +51,7 @@ interface Slot {
   waiting: Map<number, Waiter[]>
 }
 
-const BATCH_BYTES = 1024 * 1024
+const BATCH_BYTES = 512 * 1024
 const BATCH_JOBS = 256
 
 export class SealPool {
