@@ -14,7 +14,7 @@ import { toHex } from '../core/hex.js'
 import type { Chunker } from '../dedup/chunker.js'
 import { envelopeHeader, ObjectKind } from '../protocol/object-envelope.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
-import { CHUNK_HEADER, chunkId, treeId } from './objects.js'
+import { CHUNK_HEADER, chunkId, sealObject, treeId } from './objects.js'
 import { createPathFilter, type PathFilter } from './path-filter.js'
 import type { Repository } from './repository.js'
 import type { SealPool } from './seal-pool.js'
@@ -260,12 +260,11 @@ class Archiver {
     const [absent] = await this.store.missing([id])
     this.known.add(hex)
     if (!absent) return { id, done: settled }
-    const sealed = this.options.pool.submit({ op: 'seal', id, header, data: plain })
-    const done = Promise.all([sealed, settled])
-      .then(([s]) => {
-        this.stats.bytesStored += s.data.length
-        return this.store.put(id, s.data)
-      })
+    // trees are small: sealed here, so a run that changes only a few directories never starts the workers
+    const { envelope } = sealObject(this.repo.keys, id, header, plain, { level: this.repo.config.zstdLevel })
+    this.stats.bytesStored += envelope.length
+    const done = settled
+      .then(() => this.store.put(id, envelope))
       .catch((err) => {
         this.failure ??= err
       })

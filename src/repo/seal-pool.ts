@@ -70,23 +70,29 @@ export class SealPool {
   inflightBytes = 0
 
   private readonly level: number
+  private readonly script: string
+  private readonly workerCount: number
 
   constructor(private readonly keys: ObjectKeys, options: { workers?: number; zstdLevel?: number } = {}) {
     this.level = options.zstdLevel ?? 3
-    const script = fileURLToPath(new URL('./seal-worker.js', import.meta.url))
-    const count = existsSync(script) ? (options.workers ?? Math.min(2, availableParallelism())) : 0
-    const plainKeys = { chunkIdKey: keys.chunkIdKey, treeIdKey: keys.treeIdKey, dataKey: keys.dataKey }
-    for (let i = 0; i < count; i++) {
-      const worker = new Worker(script, { workerData: { keys: plainKeys, level: this.level } })
+    this.script = fileURLToPath(new URL('./seal-worker.js', import.meta.url))
+    this.workerCount = existsSync(this.script) ? (options.workers ?? Math.min(2, availableParallelism())) : 0
+  }
+
+  get isInline(): boolean {
+    return this.workerCount === 0
+  }
+
+  /** Workers start on the first job: a run with nothing to seal (a no-change backup) never pays for them. */
+  private startWorkers(): void {
+    const plainKeys = { chunkIdKey: this.keys.chunkIdKey, treeIdKey: this.keys.treeIdKey, dataKey: this.keys.dataKey }
+    for (let i = 0; i < this.workerCount; i++) {
+      const worker = new Worker(this.script, { workerData: { keys: plainKeys, level: this.level } })
       const slot: Slot = { worker, inflight: 0, waiting: new Map() }
       worker.on('message', (msg: ResultMessage) => this.onResults(slot, msg))
       worker.on('error', (err) => this.failAll(slot, err))
       this.workers.push(slot)
     }
-  }
-
-  get isInline(): boolean {
-    return this.workers.length === 0
   }
 
   /**
@@ -102,6 +108,7 @@ export class SealPool {
       }
     }
     if (this.failure !== undefined) return Promise.reject(this.failure)
+    if (this.workers.length === 0) this.startWorkers()
     const header = job.op === 'seal' ? job.header : EMPTY
     const size = job.id.length + header.length + job.data.length
     if (this.batch !== undefined && this.batchUsed + size > this.batch.length) this.dispatch()
