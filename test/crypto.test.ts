@@ -261,8 +261,8 @@ t.test('openObject rejects altered envelopes', async (t) => {
   const idB = chunkId(keys, plainB)
   const chunk = sealObject(keys, idA, CHUNK_HEADER, plainA).envelope
   const tree = encodeTree([
-    { name: 'a', type: 'file', mode: 0o100644, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, size: 7, ino: 1n, dev: 1n, nlink: 1, content: [idA] },
-    { name: 'b', type: 'file', mode: 0o100644, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, size: 7, ino: 2n, dev: 1n, nlink: 1, content: [idB] },
+    { name: 'a', type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, size: 7, ino: 1n, dev: 1n, nlink: 1, content: [{ id: idA, length: 7 }] },
+    { name: 'b', type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, size: 7, ino: 2n, dev: 1n, nlink: 1, content: [{ id: idB, length: 7 }] },
   ])
   const header = envelopeHeader(ObjectKind.TREE, tree.refs)
   const tid = treeId(keys, header, tree.plain)

@@ -143,7 +143,8 @@ t.test('sealed payloads: layout, opening and re-encoding', async (t) => {
     t.ok(inner.subarray(9 + bodyLength).every((b) => b === 0), `${v.name}: padding is zero`)
     t.ok(Buffer.from(decompressChunk(inner[0], inner.subarray(9, 9 + bodyLength), plain.length)).equals(plain), `${v.name}: body holds the plaintext`)
     t.ok(Buffer.from(open(keys.dataKey, sealed, aad)).equals(plain), `${v.name}: open() gives the plaintext`)
-    t.equal(toHex(seal(keys.dataKey, plain, aad, { salt }).sealed), v.sealedHex, `${v.name}: re-encodes to the golden bytes`)
+    t.equal(v.zstdLevel, 3, `${v.name}: zstd level`)
+    t.equal(toHex(seal(keys.dataKey, plain, aad, { salt, level: v.zstdLevel }).sealed), v.sealedHex, `${v.name}: re-encodes to the golden bytes`)
   }
   t.equal(hex(golden.seal[1].plainHex).toString(), 'hello, arca')
 })
@@ -190,7 +191,7 @@ t.test('vault config', async (t) => {
   t.equal(config.createdAt, 1767225600000)
   t.strictSame(config.fileChunker, { minBytes: 524288, avgBytes: 1048576, maxBytes: 8388608 })
   t.strictSame(config.smallChunker, { minBytes: 16384, avgBytes: 65536, maxBytes: 524288 })
-  t.equal(config.zstdLevel, 1)
+  t.equal(config.zstdLevel, 3)
   t.equal(toHex(record.subarray(50)), toHex(keyedBlake3(keys.configMacKey, record.subarray(0, 50))), 'mac = keyed BLAKE3 of the body')
   t.equal(verifyVaultConfig(record, keys.configMacKey), true)
   t.equal(verifyVaultConfig(record, keys.dataKey), false, 'another key does not verify')
@@ -206,7 +207,7 @@ function nodeView(n: TreeNode): Record<string, unknown> {
   const { content, subtree, ...rest } = n
   return {
     ...rest,
-    ...(content !== undefined ? { content: content.map(toHex) } : {}),
+    ...(content !== undefined ? { content: content.map((c) => ({ id: toHex(c.id), length: c.length })) } : {}),
     ...(subtree !== undefined ? { subtree: toHex(subtree) } : {}),
   }
 }
@@ -217,25 +218,26 @@ t.test('tree record', async (t) => {
   t.equal(golden.emptyTree.headerHex, '010200000000', 'empty tree envelope header: version 1, kind 2, no refs')
   t.equal(toHex(treeId(keys, hex(golden.emptyTree.headerHex), hex(golden.emptyTree.plainHex))), emptyTreeIdHex)
   const plain = hex(g.plainHex)
-  t.equal(plain.length, 5 + (2 + 4 + 1 + 56 + 4) + (2 + 4 + 1 + 56 + 2 + 16) + (2 + 10 + 1 + 56 + 4 + 12))
+  t.equal(plain.length, 5 + (2 + 4 + 1 + 56 + 4) + (2 + 4 + 1 + 56 + 2 + 16) + (2 + 10 + 1 + 56 + 4 + 3 * 8))
   t.strictSame(g.refsHex, [emptyTreeIdHex, chunkA.idHex, chunkB.idHex], 'refs in order of first use')
   const nodes = decodeTree(plain, g.refsHex.map(hex))
   t.strictSame(nodes.map(nodeView), [
     {
-      name: 'docs', type: 'dir', mode: 0o40755, uid: 1000, gid: 1000, mtimeNs: 1767225600123456789n, ctimeNs: 1767225600223456789n,
+      name: 'docs', type: 'dir', mode: 0o755, uid: 1000, gid: 1000, mtimeNs: 1767225600123456789n, ctimeNs: 1767225600223456789n,
       size: 4096, ino: 1099511627781n, dev: 2049n, nlink: 2, subtree: emptyTreeIdHex,
     },
     {
-      name: 'link', type: 'symlink', mode: 0o120777, uid: 0, gid: 0, mtimeNs: -1000000001n, ctimeNs: 0n,
+      name: 'link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: -1000000001n, ctimeNs: 0n,
       size: 16, ino: 18446744073709551615n, dev: 0n, nlink: 1, linkTarget: 'docs/läsmig.txt',
     },
     {
-      name: 'readme.txt', type: 'file', mode: 0o100644, uid: 1000, gid: 100, mtimeNs: 1767225599000000001n, ctimeNs: 1767225599500000000n,
-      size: 390, ino: 1234567n, dev: 2049n, nlink: 1, content: [chunkA.idHex, chunkB.idHex, chunkA.idHex],
+      name: 'readme.txt', type: 'file', mode: 0o644, uid: 1000, gid: 100, mtimeNs: 1767225599000000001n, ctimeNs: 1767225599500000000n,
+      size: 390, ino: 1234567n, dev: 2049n, nlink: 1,
+      content: [{ id: chunkA.idHex, length: 15 }, { id: chunkB.idHex, length: 360 }, { id: chunkA.idHex, length: 15 }],
     },
   ])
-  // The file's payload refers to refs by index: [1, 2, 1].
-  t.equal(g.plainHex.slice(-24), '010000000200000001000000')
+  // The file's payload: 3 chunks as (refIndex, length): (1, 15), (2, 360), (1, 15).
+  t.equal(g.plainHex.slice(-56), '03000000' + '010000000f000000' + '0200000068010000' + '010000000f000000')
   const again = encodeTree(g.nodes.map(nodeFromJson))
   t.equal(toHex(again.plain), g.plainHex, 're-encodes to the golden bytes')
   t.strictSame(again.refs.map(toHex), g.refsHex)
@@ -255,7 +257,9 @@ t.test('stored objects: ids, envelopes, opening', async (t) => {
     t.equal(opened.kind, ObjectKind.CHUNK)
     t.equal(opened.refs.length, 0)
     t.equal(Buffer.from(opened.plain).toString('utf8'), c.plain)
-    t.equal(toHex(sealObject(keys, id, CHUNK_HEADER, plain, hex(c.saltHex)).envelope), c.envelopeHex, 're-encodes to the golden bytes')
+    t.equal(c.zstdLevel, 3)
+    const again = sealObject(keys, id, CHUNK_HEADER, plain, { salt: hex(c.saltHex), level: c.zstdLevel })
+    t.equal(toHex(again.envelope), c.envelopeHex, 're-encodes to the golden bytes')
   }
   t.equal(hex(chunkA.envelopeHex).length, 6 + 16 + padmeLength(9 + 15) + 16, 'chunk A is stored uncompressed')
   t.ok(hex(chunkB.envelopeHex).length < 6 + 16 + padmeLength(9 + 360) + 16, 'chunk B is stored compressed')
@@ -270,7 +274,8 @@ t.test('stored objects: ids, envelopes, opening', async (t) => {
   t.equal(opened.kind, ObjectKind.TREE)
   t.strictSame(opened.refs.map(toHex), g.refsHex)
   t.equal(toHex(opened.plain), g.plainHex)
-  t.equal(toHex(sealObject(keys, hex(g.idHex), header, hex(g.plainHex), hex(g.saltHex)).envelope), g.envelopeHex, 're-encodes to the golden bytes')
+  const again = sealObject(keys, hex(g.idHex), header, hex(g.plainHex), { salt: hex(g.saltHex), level: g.zstdLevel })
+  t.equal(toHex(again.envelope), g.envelopeHex, 're-encodes to the golden bytes')
 })
 
 t.test('object envelope', async (t) => {
@@ -297,7 +302,8 @@ t.test('snapshot record', async (t) => {
   t.equal(header.createdAt, 1767229200000)
   t.equal(header.mode, 'incremental')
   t.equal(toHex(header.rootTree), golden.tree.idHex)
-  t.equal(toHex(header.planId), toHex(planId(keys, 'home')))
+  t.equal(g.plan, 'home')
+  t.equal(toHex(header.planId), toHex(planId(keys, g.plan)), 'plan id = keyed BLAKE3(planIdKey, plan name), 16 bytes')
   t.equal(header.planId.length, 16)
   t.equal(header.fileCount, 1)
   t.equal(header.logicalBytes, 390)
@@ -343,6 +349,7 @@ t.test('pack file', async (t) => {
   t.equal(packFile.subarray(0, 8).toString('latin1'), 'ARCAPACK')
   t.equal(packFile.readUInt32LE(8), 1, 'pack version')
   t.equal(packFile.readUInt32LE(12), 0x12345, 'pack number')
+  t.equal(g.packNumber, 0x12345)
   const bodies = [hex(chunkB.envelopeHex), hex(golden.snapshot.recordHex)]
   const ids = [chunkB.idHex, golden.snapshot.idHex]
   t.strictSame(g.entries.map((e) => [e.type, e.idHex, e.bodyLength]), [
@@ -437,6 +444,7 @@ t.test('store layout records', async (t) => {
   t.equal(packRecord.length, 13)
   t.equal(packRecord[0], 1, 'pack record version byte')
   t.strictSame(decodePackRecord(packRecord), { committedBytes: golden.pack.fileBytes, entryCount: 2 })
+  t.strictSame([g.packRecord.committedBytes, g.packRecord.entryCount], [golden.pack.fileBytes, 2])
   t.equal(toHex(encodePackRecord(golden.pack.fileBytes, 2)), g.packRecord.recordHex, 'pack record re-encodes to the golden bytes')
   t.equal(g.packPath, '/store/packs/0048/00012345.pack')
   t.equal(packPath('/store', 0x12345), g.packPath)

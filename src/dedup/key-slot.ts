@@ -45,9 +45,13 @@ export function checkPassphrase(passphrase: string): void {
   if (length < MIN_PASSPHRASE_CHARS) throw ArcaError.weakPassphrase(length, MIN_PASSPHRASE_CHARS)
 }
 
+/** Key slots come from the (untrusted) store before anything is authenticated: cap memory and work. */
+const MAX_KDF_MEMORY_BYTES = 1024 * 1024 * 1024
+const MAX_KDF_WORK = 2 ** 23 // N * r * p, 8x the default
+
 function validateKdf(kdf: KdfParams): void {
-  if (!Number.isInteger(kdf.logN) || kdf.logN < 10 || kdf.logN > 22) {
-    throw ArcaError.badMessage('key slot', `scrypt logN must be 10-22, received ${kdf.logN}`)
+  if (!Number.isInteger(kdf.logN) || kdf.logN < 10 || kdf.logN > 20) {
+    throw ArcaError.badMessage('key slot', `scrypt logN must be 10-20, received ${kdf.logN}`)
   }
   if (!Number.isInteger(kdf.r) || kdf.r < 1 || kdf.r > 32) {
     throw ArcaError.badMessage('key slot', `scrypt r must be 1-32, received ${kdf.r}`)
@@ -55,13 +59,17 @@ function validateKdf(kdf: KdfParams): void {
   if (!Number.isInteger(kdf.p) || kdf.p < 1 || kdf.p > 16) {
     throw ArcaError.badMessage('key slot', `scrypt p must be 1-16, received ${kdf.p}`)
   }
+  const N = 2 ** kdf.logN
+  if (128 * N * kdf.r > MAX_KDF_MEMORY_BYTES || N * kdf.r * kdf.p > MAX_KDF_WORK) {
+    throw ArcaError.badMessage('key slot', `scrypt parameters N=2^${kdf.logN} r=${kdf.r} p=${kdf.p} exceed the memory or work limit`)
+  }
 }
 
 function deriveKek(passphrase: string, salt: Uint8Array, kdf: KdfParams): Promise<Buffer> {
   const N = 2 ** kdf.logN
   return new Promise((resolve, reject) =>
     scryptCb(passphrase.normalize('NFC'), salt, 32, { N, r: kdf.r, p: kdf.p, maxmem: 256 * N * kdf.r }, (err, key) =>
-      err ? reject(err) : resolve(key),
+      err ? reject(ArcaError.badMessage('key slot', `scrypt failed: ${err.message}`)) : resolve(key),
     ),
   )
 }
@@ -124,7 +132,7 @@ export function decodeKeySlot(record: Uint8Array): KeySlot & { header: Uint8Arra
   return {
     kdf,
     salt: buf.subarray(5, 5 + SALT_BYTES),
-    createdAt: Number(buf.readBigUInt64LE(5 + SALT_BYTES)),
+    createdAt: safeNumber(buf.readBigUInt64LE(5 + SALT_BYTES)),
     label: buf.subarray(fixed, headerEnd).toString('utf8'),
     wrapped: buf.subarray(headerEnd),
     header: buf.subarray(0, headerEnd),
@@ -143,4 +151,9 @@ export async function openKeySlot(slotId: Uint8Array, record: Uint8Array, passph
   } catch {
     return undefined
   }
+}
+
+function safeNumber(n: bigint): number {
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw ArcaError.badMessage('key slot', `createdAt ${n} out of range`)
+  return Number(n)
 }

@@ -13,6 +13,7 @@
  * "N"              -> next pack number u32
  */
 import { existsSync, readdirSync } from 'node:fs'
+import { ArcaError } from '../core/errors.js'
 import { join } from 'node:path'
 
 export const STORE_MARKER = 'ARCA'
@@ -84,7 +85,7 @@ export function encodeLocation(loc: ObjectLocation): Buffer {
 
 export function decodeLocation(buf: Uint8Array): ObjectLocation {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
-  if (b.length !== 14 || b[0] !== LOCATION_VERSION) throw new Error(`Corrupt object location record (${b.length} bytes)`)
+  if (b.length !== 14 || b[0] !== LOCATION_VERSION) throw ArcaError.badMessage('object location record', `${b.length} bytes, version ${b[0]}`)
   return { pack: b.readUInt32LE(1), offset: b.readUInt32LE(5), bodyLength: b.readUInt32LE(9), kind: b[13] }
 }
 
@@ -98,6 +99,6 @@ export function encodePackRecord(committedBytes: number, entryCount: number): Bu
 
 export function decodePackRecord(buf: Uint8Array): { committedBytes: number; entryCount: number } {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
-  if (b.length !== 13 || b[0] !== PACK_RECORD_VERSION) throw new Error(`Corrupt pack record (${b.length} bytes)`)
+  if (b.length !== 13 || b[0] !== PACK_RECORD_VERSION) throw ArcaError.badMessage('pack record', `${b.length} bytes, version ${b[0]}`)
   return { committedBytes: Number(b.readBigUInt64LE(1)), entryCount: b.readUInt32LE(9) }
 }

@@ -62,7 +62,9 @@ export function decodeSnapshotRecord(bytes: Uint8Array): { header: SnapshotHeade
   const fixed = 1 + 8 + 1 + ID_BYTES + PLAN_ID_BYTES + 24 + 1
   if (buf.length < fixed) throw ArcaError.badMessage('snapshot record', `${buf.length} bytes is shorter than its header`)
   let at = 1
-  const createdAt = Number(buf.readBigUInt64LE(at))
+  const createdAtBig = buf.readBigUInt64LE(at)
+  if (createdAtBig > BigInt(Number.MAX_SAFE_INTEGER)) throw ArcaError.badMessage('snapshot record', `createdAt ${createdAtBig} out of range`)
+  const createdAt = Number(createdAtBig)
   at += 8
   const mode = MODE_NAMES[buf[at++]]
   if (mode === undefined) throw ArcaError.badMessage('snapshot record', `unknown mode ${buf[at - 1]}`)

@@ -78,6 +78,9 @@ export function decodeSnapshot(keys: Pick<VaultKeys, 'dataKey'>, id: Uint8Array,
   } catch (err) {
     throw ArcaError.badMessage(`snapshot ${toHex(id)}`, 'body is not valid JSON')
   }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw ArcaError.badMessage(`snapshot ${toHex(id)}`, 'body is not a JSON object')
+  }
   if (body.version !== SNAPSHOT_BODY_VERSION) throw ArcaError.unsupportedVersion('snapshot body', body.version, SNAPSHOT_BODY_VERSION)
   return { id, idHex: toHex(id), header, body }
 }

@@ -163,9 +163,10 @@ export function decodeTree(plain: Uint8Array, refs: readonly Uint8Array[]): Tree
     const typeCode = r.u8('type')
     const type = TYPE_NAMES[typeCode]
     if (type === undefined) throw ArcaError.badMessage('tree record', `unknown node type ${typeCode}`)
+    const mode = r.u32('mode')
+    if (mode > 0o7777) throw ArcaError.badMessage('tree record', `mode ${mode.toString(8)} of ${JSON.stringify(name)} has bits outside 07777`)
     const node: TreeNode = {
-      name, type,
-      mode: r.u32('mode'), uid: r.u32('uid'), gid: r.u32('gid'),
+      name, type, mode, uid: r.u32('uid'), gid: r.u32('gid'),
       mtimeNs: r.i64('mtime'), ctimeNs: r.i64('ctime'),
       size: 0, ino: 0n, dev: 0n, nlink: 0,
     }

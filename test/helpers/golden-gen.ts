@@ -26,6 +26,8 @@ export function countingBytes(start: number, length: number): Buffer {
 }
 
 export const MASTER_KEY = countingBytes(0x00, 32)
+/** zstd level of every compressed vector, passed explicitly so a change of the default does not move them. */
+export const GOLDEN_ZSTD_LEVEL = 3
 export const PADME_LENGTHS = [0, 1, 2, 3, 9, 10, 17, 100, 129, 1000, 4096, 65537, 1048576, 1048577, 8388607, 8388608 + 9]
 
 /** A tree node as stored in the fixture: bigints as decimal strings, ids as hex. */
@@ -41,7 +43,7 @@ export interface TreeNodeJson {
   ino: string
   dev: string
   nlink: number
-  contentHex?: string[]
+  content?: Array<{ idHex: string; length: number }>
   subtreeHex?: string
   linkTarget?: string
 }
@@ -51,7 +53,7 @@ export function nodeFromJson(n: TreeNodeJson): TreeNode {
     name: n.name, type: n.type, mode: n.mode, uid: n.uid, gid: n.gid,
     mtimeNs: BigInt(n.mtimeNs), ctimeNs: BigInt(n.ctimeNs), size: n.size, ino: BigInt(n.ino), dev: BigInt(n.dev), nlink: n.nlink,
   }
-  if (n.contentHex !== undefined) node.content = n.contentHex.map((h) => Buffer.from(h, 'hex'))
+  if (n.content !== undefined) node.content = n.content.map((c) => ({ id: Buffer.from(c.idHex, 'hex'), length: c.length }))
   if (n.subtreeHex !== undefined) node.subtree = Buffer.from(n.subtreeHex, 'hex')
   if (n.linkTarget !== undefined) node.linkTarget = n.linkTarget
   return node
@@ -59,6 +61,7 @@ export function nodeFromJson(n: TreeNodeJson): TreeNode {
 
 export interface SealVector {
   name: string
+  zstdLevel: number
   plainHex: string
   aadHex: string
   saltHex: string
@@ -89,7 +92,7 @@ export interface GoldenFixture {
     zstdLevel: number
     recordHex: string
   }
-  chunks: Array<{ plain: string; idHex: string; saltHex: string; envelopeHex: string }>
+  chunks: Array<{ plain: string; idHex: string; saltHex: string; zstdLevel: number; envelopeHex: string }>
   emptyTree: { plainHex: string; headerHex: string; idHex: string }
   tree: {
     nodes: TreeNodeJson[]
@@ -98,6 +101,7 @@ export interface GoldenFixture {
     headerHex: string
     idHex: string
     saltHex: string
+    zstdLevel: number
     envelopeHex: string
   }
   snapshot: {
@@ -153,10 +157,11 @@ export async function buildGolden(): Promise<{ fixture: GoldenFixture; pack: Buf
   ]
   const sealVectors: SealVector[] = sealInputs.map((v) => ({
     name: v.name,
+    zstdLevel: GOLDEN_ZSTD_LEVEL,
     plainHex: toHex(v.plain),
     aadHex: toHex(v.aad),
     saltHex: toHex(v.salt),
-    sealedHex: toHex(seal(keys.dataKey, v.plain, v.aad, { salt: v.salt }).sealed),
+    sealedHex: toHex(seal(keys.dataKey, v.plain, v.aad, { salt: v.salt, level: GOLDEN_ZSTD_LEVEL }).sealed),
   }))
 
   const slotId = countingBytes(0x40, 32)
@@ -166,7 +171,7 @@ export async function buildGolden(): Promise<{ fixture: GoldenFixture; pack: Buf
 
   const vaultId = countingBytes(0x70, 16)
   const configRecord = encodeVaultConfig(
-    { vaultId, createdAt: TIME, fileChunker: FILE_CHUNKER, smallChunker: SMALL_CHUNKER, zstdLevel: 1 },
+    { vaultId, createdAt: TIME, fileChunker: FILE_CHUNKER, smallChunker: SMALL_CHUNKER, zstdLevel: GOLDEN_ZSTD_LEVEL },
     keys.configMacKey,
   )
 
@@ -176,7 +181,8 @@ export async function buildGolden(): Promise<{ fixture: GoldenFixture; pack: Buf
   const chunks = chunkPlains.map((plain, i) => {
     const bytes = Buffer.from(plain, 'utf8')
     const id = chunkId(keys, bytes)
-    return { plain, id, idHex: toHex(id), saltHex: toHex(chunkSalts[i]), envelope: sealObject(keys, id, CHUNK_HEADER, bytes, chunkSalts[i]).envelope }
+    const envelope = sealObject(keys, id, CHUNK_HEADER, bytes, { salt: chunkSalts[i], level: GOLDEN_ZSTD_LEVEL }).envelope
+    return { plain, id, idHex: toHex(id), saltHex: toHex(chunkSalts[i]), envelope }
   })
   const [a, b] = chunks
 
@@ -187,23 +193,24 @@ export async function buildGolden(): Promise<{ fixture: GoldenFixture; pack: Buf
   const fileSize = 2 * Buffer.byteLength(chunkPlains[0]) + Buffer.byteLength(chunkPlains[1])
   const nodesJson: TreeNodeJson[] = [
     {
-      name: 'docs', type: 'dir', mode: 0o40755, uid: 1000, gid: 1000, mtimeNs: '1767225600123456789',
+      name: 'docs', type: 'dir', mode: 0o755, uid: 1000, gid: 1000, mtimeNs: '1767225600123456789',
       ctimeNs: '1767225600223456789', size: 4096, ino: '1099511627781', dev: '2049', nlink: 2, subtreeHex: toHex(emptyId),
     },
     {
-      name: 'link', type: 'symlink', mode: 0o120777, uid: 0, gid: 0, mtimeNs: '-1000000001', ctimeNs: '0',
+      name: 'link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: '-1000000001', ctimeNs: '0',
       size: Buffer.byteLength('docs/läsmig.txt'), ino: '18446744073709551615', dev: '0', nlink: 1, linkTarget: 'docs/läsmig.txt',
     },
     {
-      name: 'readme.txt', type: 'file', mode: 0o100644, uid: 1000, gid: 100, mtimeNs: '1767225599000000001',
-      ctimeNs: '1767225599500000000', size: fileSize, ino: '1234567', dev: '2049', nlink: 1, contentHex: [a.idHex, b.idHex, a.idHex],
+      name: 'readme.txt', type: 'file', mode: 0o644, uid: 1000, gid: 100, mtimeNs: '1767225599000000001',
+      ctimeNs: '1767225599500000000', size: fileSize, ino: '1234567', dev: '2049', nlink: 1,
+      content: [a, b, a].map((c) => ({ idHex: c.idHex, length: Buffer.byteLength(c.plain) })),
     },
   ]
   const tree = encodeTree(nodesJson.map(nodeFromJson))
   const treeHeader = envelopeHeader(ObjectKind.TREE, tree.refs)
   const rootId = treeId(keys, treeHeader, tree.plain)
   const treeSalt = countingBytes(0xa0, 16)
-  const treeEnvelope = sealObject(keys, rootId, treeHeader, tree.plain, treeSalt).envelope
+  const treeEnvelope = sealObject(keys, rootId, treeHeader, tree.plain, { salt: treeSalt, level: GOLDEN_ZSTD_LEVEL }).envelope
 
   const snapshotId = countingBytes(0xc0, 32)
   const plan = 'home'
@@ -259,7 +266,8 @@ export async function buildGolden(): Promise<{ fixture: GoldenFixture; pack: Buf
       'Golden vectors of every persisted format, built by test/helpers/golden-gen.ts from the inputs stored here. ' +
       'A change to any of these bytes is a format change: bump the format version and the design doc with it, then ' +
       'regenerate with ARCA_REGEN_GOLDEN=1 npx tap test/formats.test.ts. Vectors with compression byte 1 also depend ' +
-      'on the zstd encoder: opening them must keep working whatever the zstd version.',
+      'on the zstd encoder (sealed at the zstdLevel stored with them; the snapshot body at the default level of ' +
+      'seal()): opening them must keep working whatever the zstd version or level.',
     masterKeyHex: toHex(MASTER_KEY),
     vaultKeys: { ...hexKeys, contexts: { ...KEY_CONTEXTS } },
     padme: PADME_LENGTHS.map((n) => [n, padmeLength(n)]),
@@ -270,14 +278,14 @@ export async function buildGolden(): Promise<{ fixture: GoldenFixture; pack: Buf
     },
     recoveryKey: { text: encodeRecoveryKey(MASTER_KEY) },
     vaultConfig: {
-      vaultIdHex: toHex(vaultId), createdAt: TIME, fileChunker: { ...FILE_CHUNKER }, smallChunker: { ...SMALL_CHUNKER }, zstdLevel: 1,
+      vaultIdHex: toHex(vaultId), createdAt: TIME, fileChunker: { ...FILE_CHUNKER }, smallChunker: { ...SMALL_CHUNKER }, zstdLevel: GOLDEN_ZSTD_LEVEL,
       recordHex: toHex(configRecord),
     },
-    chunks: chunks.map((c) => ({ plain: c.plain, idHex: c.idHex, saltHex: c.saltHex, envelopeHex: toHex(c.envelope) })),
+    chunks: chunks.map((c) => ({ plain: c.plain, idHex: c.idHex, saltHex: c.saltHex, zstdLevel: GOLDEN_ZSTD_LEVEL, envelopeHex: toHex(c.envelope) })),
     emptyTree: { plainHex: toHex(empty.plain), headerHex: toHex(emptyHeader), idHex: toHex(emptyId) },
     tree: {
       nodes: nodesJson, plainHex: toHex(tree.plain), refsHex: tree.refs.map(toHex), headerHex: toHex(treeHeader),
-      idHex: toHex(rootId), saltHex: toHex(treeSalt), envelopeHex: toHex(treeEnvelope),
+      idHex: toHex(rootId), saltHex: toHex(treeSalt), zstdLevel: GOLDEN_ZSTD_LEVEL, envelopeHex: toHex(treeEnvelope),
     },
     snapshot: {
       idHex: toHex(snapshotId),
