@@ -83,6 +83,11 @@ t.test('backup and restore an awkward tree, then changes in every mode', async (
   const check = await runCli(['check', '--repo', repo, '--read-data'])
   t.equal(check.code, 0, check.stderr)
   t.match(check.stdout, /no errors found/)
+  const subset = JSON.parse(await ok(['check', '--repo', repo, '--read-data-subset', '1/3', '--json']))
+  t.ok(subset.chunksRead > 0 && subset.chunksRead < subset.chunks, `a third of the chunks read (${subset.chunksRead} of ${subset.chunks})`)
+  const badSubset = await runCli(['check', '--repo', repo, '--read-data-subset', '4/3'])
+  t.equal(badSubset.code, 2)
+  t.match(badSubset.stderr, /Invalid subset "4\/3": expected n\/m with 1 <= n <= m <= 65536/)
 
   // the store holds no name and no plaintext of the data
   const needles = [MARKER_TEXT, 'marker.txt', ...manifest.awkwardNames.map((p) => p.split('/').pop()!).filter((n) => Buffer.byteLength(n) >= 6)]

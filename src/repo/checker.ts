@@ -30,7 +30,7 @@ export interface CheckResult {
   problems: CheckProblem[]
 }
 
-const READS_IN_FLIGHT = 256
+const READS_IN_FLIGHT = 64
 const MISSING_BATCH = 4096
 
 export function parseSubset(subset: string): (id: Uint8Array) => boolean {
@@ -92,9 +92,9 @@ export async function check(repo: Repository, options: CheckOptions): Promise<Ch
         const id = toRead[next++]
         try {
           const envelope = await repo.store.get(id)
-          const { data } = await options.pool.submit({ op: 'open', id, data: envelope, kind: ObjectKind.CHUNK })
+          const { plainBytes } = await options.pool.submit({ op: 'open', id, data: envelope, kind: ObjectKind.CHUNK, isDiscarded: true })
           result.chunksRead++
-          result.bytesRead += data.length
+          result.bytesRead += plainBytes
           options.onProgress?.({ chunksRead: result.chunksRead, bytesRead: result.bytesRead })
         } catch (err) {
           result.problems.push({ id: toHex(id), reason: `chunk: ${(err as Error).message}` })

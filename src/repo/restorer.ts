@@ -64,6 +64,9 @@ class Restorer {
   private readonly firstLink = new Map<string, string>()
   private readonly running = new Set<Promise<void>>()
   private lowWater = -1
+  /** Backpressure: plaintext bytes of chunks between their read and their write stay bounded. */
+  private inflightBytes = 0
+  private roomWaiters: (() => void)[] = []
   private drainWaiter: (() => void) | undefined
 
   constructor(private readonly repo: Repository, private readonly options: RestoreOptions) {
@@ -184,8 +187,16 @@ class Restorer {
       const jobs: Promise<PoolOutput>[] = []
       let position = 0
       for (const chunk of content) {
-        if (this.options.pool.inflightBytes >= MAX_INFLIGHT_BYTES) await this.options.pool.waitForRoom(MAX_INFLIGHT_BYTES)
-        jobs.push(this.fetchInto(chunk, fd, position))
+        while (this.inflightBytes >= MAX_INFLIGHT_BYTES) await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+        this.inflightBytes += chunk.length
+        jobs.push(
+          this.fetchInto(chunk, fd, position).finally(() => {
+            this.inflightBytes -= chunk.length
+            const waiters = this.roomWaiters
+            this.roomWaiters = []
+            for (const w of waiters) w()
+          }),
+        )
         position += chunk.length
       }
       const results = await Promise.allSettled(jobs)

@@ -14,7 +14,7 @@ import { openObject, sealObject, type ObjectKeys } from './objects.js'
 
 export type PoolJob =
   | { op: 'seal'; id: Uint8Array; header: Uint8Array; data: Uint8Array }
-  | { op: 'open'; id: Uint8Array; data: Uint8Array; kind?: ObjectKind; writeTo?: WriteTarget }
+  | { op: 'open'; id: Uint8Array; data: Uint8Array; kind?: ObjectKind; writeTo?: WriteTarget; isDiscarded?: boolean }
 
 /** Where an opened chunk's plaintext goes instead of back to the caller: positional write to an open file. */
 export interface WriteTarget {
@@ -32,7 +32,7 @@ export interface PoolOutput {
   isWritten: boolean
 }
 
-/** One job in a batch: [op (0 seal, 1 open), kind (0 = any), offset, idLength, headerLength, dataLength, fd (-1 none), position]. */
+/** One job in a batch: [op (0 seal, 1 open), kind (0 = any), offset, idLength, headerLength, dataLength, fd (-1 none, -2 discard), position]. */
 export type JobMeta = [number, number, number, number, number, number, number, number]
 export interface BatchMessage { seq: number; buffer: ArrayBuffer; jobs: JobMeta[] }
 /** One result: [offset, length, compressedBytes, plainBytes, isWritten (0/1)] or an error. */
@@ -122,7 +122,7 @@ export class SealPool {
     this.batch.set(job.data, at + job.id.length + header.length)
     this.batchUsed += size
     const target = job.op === 'open' ? job.writeTo : undefined
-    this.batchJobs.push([job.op === 'seal' ? 0 : 1, job.op === 'open' ? (job.kind ?? 0) : 0, at, job.id.length, header.length, job.data.length, target?.fd ?? -1, target?.position ?? 0])
+    this.batchJobs.push([job.op === 'seal' ? 0 : 1, job.op === 'open' ? (job.kind ?? 0) : 0, at, job.id.length, header.length, job.data.length, target?.fd ?? (job.op === 'open' && job.isDiscarded ? -2 : -1), target?.position ?? 0])
     this.inflightBytes += job.data.length
     const promise = new Promise<PoolOutput>((resolve, reject) => this.batchWaiters.push({ resolve, reject, bytes: job.data.length }))
     if (this.batchJobs.length >= BATCH_JOBS || this.batchUsed >= BATCH_BYTES) this.dispatch()
@@ -198,6 +198,7 @@ export function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutpu
     return { data: envelope, compressedBytes, plainBytes: job.data.length, isWritten: false }
   }
   const { plain } = openObject(keys, job.id, job.data, job.kind)
+  if (job.isDiscarded) return { data: EMPTY, compressedBytes: 0, plainBytes: plain.length, isWritten: false }
   if (job.writeTo === undefined) return { data: plain, compressedBytes: 0, plainBytes: plain.length, isWritten: false }
   const isWritten = !isZeros(plain)
   if (isWritten) writeAll(job.writeTo.fd, plain, job.writeTo.position)

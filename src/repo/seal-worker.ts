@@ -25,7 +25,7 @@ parentPort!.on('message', (msg: BatchMessage) => {
       const out =
         op === 0
           ? runJob(keys, { op: 'seal', id, header: input.subarray(at + idLength, dataStart), data }, level)
-          : runJob(keys, { op: 'open', id, data, kind: kind === 0 ? undefined : (kind as ObjectKind), writeTo: fd < 0 ? undefined : { fd, position } }, level)
+          : runJob(keys, { op: 'open', id, data, kind: kind === 0 ? undefined : (kind as ObjectKind), writeTo: fd < 0 ? undefined : { fd, position }, isDiscarded: fd === -2 }, level)
       outputs.push(out.data)
       results.push([total, out.data.length, out.compressedBytes, out.plainBytes, out.isWritten ? 1 : 0])
       total += out.data.length
