@@ -152,6 +152,25 @@ t.test('exclude and include globs', async (t) => {
   t.same(paths2, ['', '/cache', '/cache/d.docx', '/e.docx', '/work', '/work/a.docx'])
 })
 
+t.test('special files are reported, not fatal', async (t) => {
+  const dir = tempDir(t)
+  const data = join(dir, 'data')
+  const repo = join(dir, 'repo')
+  mkdirSync(data)
+  writeFileSync(join(data, 'kept.txt'), 'kept')
+  execFileSync('mkfifo', [join(data, 'pipe')])
+  await ok(['init', '--repo', repo])
+  const r = await runCli(['backup', '--repo', repo, '--plan', 'p', '--json', data])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /warning: ".*\/pipe": special file \(device, socket or FIFO\) not backed up/)
+  const out = JSON.parse(r.stdout)
+  t.equal(out.warningCount, 1)
+  t.equal(out.stats.filesSkipped, 1)
+  t.same(out.warnings.map((w: { path: string }) => w.path), [join(data, 'pipe')])
+  const ls = (await ok(['ls', '--repo', repo, 'latest', data, '--json'])).trim().split('\n').map((l) => JSON.parse(l).path)
+  t.same(ls, [data, join(data, 'kept.txt')])
+})
+
 t.test('clear errors and exit codes', async (t) => {
   const dir = tempDir(t)
   const repo = join(dir, 'repo')
