@@ -19,7 +19,7 @@ import { createPathFilter, type PathFilter } from './path-filter.js'
 import type { Repository } from './repository.js'
 import type { SealPool } from './seal-pool.js'
 import { emptyStats, encodeSnapshot, planId, type BackupStats, type BackupWarning, type Snapshot, type SnapshotBody } from './snapshot.js'
-import { compareNames, encodeTree, type ChunkRef, type TreeNode } from './tree.js'
+import { encodeTree, type ChunkRef, type TreeNode } from './tree.js'
 
 export interface BackupOptions {
   plan: string
@@ -194,7 +194,7 @@ class Archiver {
         names = []
       }
     } else names = [...selection.keys()]
-    names.sort(compareNames)
+    names = sortByUtf8(names)
     const nodes: TreeNode[] = []
     const childDone: Promise<void>[] = []
     for (const name of names) {
@@ -498,6 +498,13 @@ function buildSelection(paths: string[]): Selection | true {
     }
   }
   return root
+}
+
+/** Sorts names by their UTF-8 bytes (the tree order), encoding each name once. */
+function sortByUtf8(names: string[]): string[] {
+  const keyed = names.map((name) => ({ name, bytes: Buffer.from(name, 'utf8') }))
+  keyed.sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+  return keyed.map((k) => k.name)
 }
 
 function safeUsername(): string {
