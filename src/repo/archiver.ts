@@ -27,6 +27,8 @@ export interface BackupOptions {
   mode: BackupMode
   excludes?: string[]
   includes?: string[]
+  /** Absolute paths never backed up, whatever the patterns (the store's own directory). */
+  skipPaths?: string[]
   deviceName?: string
   clock: Clock
   pool: SealPool
@@ -78,6 +80,7 @@ class Archiver {
   private readonly warnings: BackupWarning[] = []
   private warningCount = 0
   private readonly filter: PathFilter
+  private readonly skipPaths: Set<string>
   /** Ids known to be stored, or put during this run. */
   private readonly known = new Set<string>()
   /** Puts still in flight, by id. */
@@ -96,6 +99,7 @@ class Archiver {
 
   constructor(private readonly repo: Repository, private readonly options: BackupOptions) {
     this.filter = createPathFilter({ excludes: options.excludes, includes: options.includes })
+    this.skipPaths = new Set((options.skipPaths ?? []).map((p) => resolvePath(p)))
     this.store = repo.store
   }
 
@@ -199,7 +203,7 @@ class Archiver {
     const childDone: Promise<void>[] = []
     for (const name of names) {
       const path = absPath === '/' ? '/' + name : absPath + sep + name
-      if (this.filter.isExcluded(path, name)) continue
+      if (this.filter.isExcluded(path, name) || this.skipPaths.has(path)) continue
       let st: BigIntStats
       try {
         st = lstatSync(path, { bigint: true })
