@@ -14,7 +14,7 @@ import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import { decodeEnvelope, ObjectKind } from '../protocol/object-envelope.js'
 import { decodeSnapshotRecord } from '../protocol/snapshot-record.js'
-import type { Store, StoredRecord, StoreStats } from '../protocol/store.js'
+import type { FilePlace, Store, StoredRecord, StoreStats } from '../protocol/store.js'
 import { ENTRY_HEADER_BYTES, EntryType, PACK_TARGET_BYTES } from './pack-format.js'
 import { PackWriter } from './pack-writer.js'
 import {
@@ -169,6 +169,14 @@ export class LocalStore implements Store {
     if (raw === undefined) throw ArcaError.chunkNotFound(hex)
     const loc = decodeLocation(raw)
     return this.readBody(loc.pack, loc.offset, loc.bodyLength)
+  }
+
+  locate(id: Uint8Array): FilePlace | undefined {
+    if (this.pending.has(toHex(id))) return undefined
+    const raw = this.db.getSync(objectKey(id))
+    if (raw === undefined) return undefined
+    const loc = decodeLocation(raw)
+    return { path: packPath(this.dir, loc.pack), offset: loc.offset + ENTRY_HEADER_BYTES, length: loc.bodyLength }
   }
 
   flush(): Promise<void> {

@@ -16,6 +16,13 @@ export interface StoreStats {
   snapshotCount: number
 }
 
+/** Where an object's envelope lies in a local file, for readers that fetch it themselves. */
+export interface FilePlace {
+  path: string
+  offset: number
+  length: number
+}
+
 export interface StoredRecord {
   id: Uint8Array
   record: Uint8Array
@@ -39,6 +46,11 @@ export interface Store {
   /** The envelope of a stored object; CHUNK_NOT_FOUND if absent. */
   get(id: Uint8Array): Promise<Uint8Array>
   flush(): Promise<void>
+  /**
+   * Optional, for stores on this machine: the file range holding a durable object's envelope, or undefined (not
+   * stored, or not yet flushed). Lets restore and check workers read envelopes without a copy through the caller.
+   */
+  locate?(id: Uint8Array): FilePlace | undefined
 
   commitSnapshot(id: Uint8Array, record: Uint8Array): Promise<void>
   listSnapshots(): Promise<StoredRecord[]>

@@ -30,7 +30,8 @@ export interface CheckResult {
   problems: CheckProblem[]
 }
 
-const READS_IN_FLIGHT = 64
+const READS_IN_FLIGHT = 512
+const EMPTY = new Uint8Array(0)
 const MISSING_BATCH = 4096
 
 export function parseSubset(subset: string): (id: Uint8Array) => boolean {
@@ -91,8 +92,9 @@ export async function check(repo: Repository, options: CheckOptions): Promise<Ch
       while (next < toRead.length) {
         const id = toRead[next++]
         try {
-          const envelope = await repo.store.get(id)
-          const { plainBytes } = await options.pool.submit({ op: 'open', id, data: envelope, kind: ObjectKind.CHUNK, isDiscarded: true })
+          const source = repo.store.locate?.(id)
+          const data = source === undefined ? await repo.store.get(id) : EMPTY
+          const { plainBytes } = await options.pool.submit({ op: 'open', id, data, source, kind: ObjectKind.CHUNK, isDiscarded: true })
           result.chunksRead++
           result.bytesRead += plainBytes
           options.onProgress?.({ chunksRead: result.chunksRead, bytesRead: result.bytesRead })

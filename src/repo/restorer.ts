@@ -50,6 +50,7 @@ export interface RestoreResult {
 
 const FILES_IN_FLIGHT = 256
 const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
+const EMPTY = new Uint8Array(0)
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
 export async function restore(repo: Repository, snapshot: Snapshot, options: RestoreOptions): Promise<RestoreResult> {
@@ -225,6 +226,10 @@ class Restorer {
   }
 
   private async fetchInto(chunk: ChunkRef, fd: number, position: number): Promise<PoolOutput> {
+    const source = this.repo.store.locate?.(chunk.id)
+    if (source !== undefined) {
+      return this.options.pool.submit({ op: 'open', id: chunk.id, data: EMPTY, source, kind: ObjectKind.CHUNK, writeTo: { fd, position } })
+    }
     const envelope = await this.repo.store.get(chunk.id)
     return this.options.pool.submit({ op: 'open', id: chunk.id, data: envelope, kind: ObjectKind.CHUNK, writeTo: { fd, position } })
   }

@@ -4,17 +4,18 @@
  * come back the same way. Falls back to running jobs inline when the compiled worker script is absent (tests that
  * run the TypeScript sources directly) or when asked for 0 workers.
  */
-import { existsSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { ArcaError, ERROR_CODES, type ErrorCode } from '../core/errors.js'
 import type { ObjectKind } from '../protocol/object-envelope.js'
+import type { FilePlace } from '../protocol/store.js'
 import { openObject, sealObject, type ObjectKeys } from './objects.js'
 
 export type PoolJob =
   | { op: 'seal'; id: Uint8Array; header: Uint8Array; data: Uint8Array }
-  | { op: 'open'; id: Uint8Array; data: Uint8Array; kind?: ObjectKind; writeTo?: WriteTarget; isDiscarded?: boolean }
+  | { op: 'open'; id: Uint8Array; data: Uint8Array; kind?: ObjectKind; writeTo?: WriteTarget; isDiscarded?: boolean; source?: FilePlace }
 
 /** Where an opened chunk's plaintext goes instead of back to the caller: positional write to an open file. */
 export interface WriteTarget {
@@ -34,7 +35,8 @@ export interface PoolOutput {
 
 /** One job in a batch: [op (0 seal, 1 open), kind (0 = any), offset, idLength, headerLength, dataLength, fd (-1 none, -2 discard), position]. */
 export type JobMeta = [number, number, number, number, number, number, number, number]
-export interface BatchMessage { seq: number; buffer: ArrayBuffer; jobs: JobMeta[] }
+/** `sources[i]`: the file range job i reads its input from instead of the batch buffer (open jobs only). */
+export interface BatchMessage { seq: number; buffer: ArrayBuffer; jobs: JobMeta[]; sources: (FilePlace | null)[] }
 /** One result: [offset, length, compressedBytes, plainBytes, isWritten (0/1)] or an error. */
 export type ResultMeta = [number, number, number, number, number] | { code?: string; message: string }
 export interface ResultMessage { seq: number; buffer: ArrayBuffer; results: ResultMeta[]; input: ArrayBuffer }
@@ -59,6 +61,7 @@ export class SealPool {
   private batch: Uint8Array | undefined
   private batchUsed = 0
   private batchJobs: JobMeta[] = []
+  private batchSources: (FilePlace | null)[] = []
   private batchWaiters: Waiter[] = []
   private scheduled = false
   private seq = 0
@@ -122,9 +125,12 @@ export class SealPool {
     this.batch.set(job.data, at + job.id.length + header.length)
     this.batchUsed += size
     const target = job.op === 'open' ? job.writeTo : undefined
+    const source = job.op === 'open' ? job.source : undefined
     this.batchJobs.push([job.op === 'seal' ? 0 : 1, job.op === 'open' ? (job.kind ?? 0) : 0, at, job.id.length, header.length, job.data.length, target?.fd ?? (job.op === 'open' && job.isDiscarded ? -2 : -1), target?.position ?? 0])
-    this.inflightBytes += job.data.length
-    const promise = new Promise<PoolOutput>((resolve, reject) => this.batchWaiters.push({ resolve, reject, bytes: job.data.length }))
+    this.batchSources.push(source ?? null)
+    const bytes = source?.length ?? job.data.length
+    this.inflightBytes += bytes
+    const promise = new Promise<PoolOutput>((resolve, reject) => this.batchWaiters.push({ resolve, reject, bytes }))
     if (this.batchJobs.length >= BATCH_JOBS || this.batchUsed >= BATCH_BYTES) this.dispatch()
     else if (!this.scheduled) {
       this.scheduled = true
@@ -147,9 +153,10 @@ export class SealPool {
     slot.waiting.set(seq, this.batchWaiters)
     slot.inflight += bytes
     const buffer = this.batch.buffer as ArrayBuffer
-    const message: BatchMessage = { seq, buffer, jobs: this.batchJobs }
+    const message: BatchMessage = { seq, buffer, jobs: this.batchJobs, sources: this.batchSources }
     this.batch = undefined
     this.batchJobs = []
+    this.batchSources = []
     this.batchWaiters = []
     slot.worker.postMessage(message, [buffer])
   }
@@ -197,12 +204,35 @@ export function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutpu
     const { envelope, compressedBytes } = sealObject(keys, job.id, job.header, job.data, { level })
     return { data: envelope, compressedBytes, plainBytes: job.data.length, isWritten: false }
   }
-  const { plain } = openObject(keys, job.id, job.data, job.kind)
+  const envelope = job.source === undefined ? job.data : readPlace(job.source)
+  const { plain } = openObject(keys, job.id, envelope, job.kind)
   if (job.isDiscarded) return { data: EMPTY, compressedBytes: 0, plainBytes: plain.length, isWritten: false }
   if (job.writeTo === undefined) return { data: plain, compressedBytes: 0, plainBytes: plain.length, isWritten: false }
   const isWritten = !isZeros(plain)
   if (isWritten) writeAll(job.writeTo.fd, plain, job.writeTo.position)
   return { data: EMPTY, compressedBytes: 0, plainBytes: plain.length, isWritten }
+}
+
+const MAX_OPEN_FILES = 64
+/** Per thread: open pack files and one reusable read buffer (an envelope is fully consumed before the next read). */
+const openFiles = new Map<string, number>()
+let readBuffer = Buffer.allocUnsafeSlow(1024 * 1024)
+
+function readPlace(place: FilePlace): Uint8Array {
+  let fd = openFiles.get(place.path)
+  if (fd === undefined) {
+    if (openFiles.size >= MAX_OPEN_FILES) {
+      const [oldPath, oldFd] = openFiles.entries().next().value as [string, number]
+      openFiles.delete(oldPath)
+      closeSync(oldFd)
+    }
+    fd = openSync(place.path, 'r')
+    openFiles.set(place.path, fd)
+  }
+  if (readBuffer.length < place.length) readBuffer = Buffer.allocUnsafeSlow(place.length)
+  const n = readSync(fd, readBuffer, 0, place.length, place.offset)
+  if (n !== place.length) throw ArcaError.integrity(`${place.path} is shorter than its index says (offset ${place.offset}, ${place.length} bytes)`)
+  return readBuffer.subarray(0, place.length)
 }
 
 const ZEROS = new Uint8Array(64 * 1024)

@@ -17,7 +17,8 @@ parentPort!.on('message', (msg: BatchMessage) => {
   const outputs: (Uint8Array | undefined)[] = []
   const results: ResultMeta[] = []
   let total = 0
-  for (const [op, kind, at, idLength, headerLength, dataLength, fd, position] of msg.jobs) {
+  msg.jobs.forEach(([op, kind, at, idLength, headerLength, dataLength, fd, position], index) => {
+    const source = msg.sources[index] ?? undefined
     const id = input.subarray(at, at + idLength)
     const dataStart = at + idLength + headerLength
     const data = input.subarray(dataStart, dataStart + dataLength)
@@ -25,7 +26,7 @@ parentPort!.on('message', (msg: BatchMessage) => {
       const out =
         op === 0
           ? runJob(keys, { op: 'seal', id, header: input.subarray(at + idLength, dataStart), data }, level)
-          : runJob(keys, { op: 'open', id, data, kind: kind === 0 ? undefined : (kind as ObjectKind), writeTo: fd < 0 ? undefined : { fd, position }, isDiscarded: fd === -2 }, level)
+          : runJob(keys, { op: 'open', id, data, kind: kind === 0 ? undefined : (kind as ObjectKind), writeTo: fd < 0 ? undefined : { fd, position }, isDiscarded: fd === -2, source }, level)
       outputs.push(out.data)
       results.push([total, out.data.length, out.compressedBytes, out.plainBytes, out.isWritten ? 1 : 0])
       total += out.data.length
@@ -34,7 +35,7 @@ parentPort!.on('message', (msg: BatchMessage) => {
       outputs.push(undefined)
       results.push({ code: e.code, message: e.message ?? String(err) })
     }
-  }
+  })
   const out = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total)
   outputs.forEach((o, i) => {
     const r = results[i]
