@@ -28,9 +28,12 @@ export interface SealOptions {
   level?: number
   /** For golden vectors only: a fixed salt. Never pass this in production code. */
   salt?: Uint8Array
+  /** Bytes placed before the sealed payload in the returned buffer (an envelope header), saving a copy. */
+  prefix?: Uint8Array
 }
 
 export interface SealResult {
+  /** prefix | sealed payload */
   sealed: Uint8Array
   /** Bytes of the compressed body before padding, for statistics. */
   compressedBytes: number
@@ -40,7 +43,7 @@ export function seal(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, op
   if (plain.length > MAX_RAW_BYTES) throw ArcaError.invalidArgument(`Object too large to seal: ${plain.length} bytes`)
   const { alg, body } = options.compress === false ? { alg: 0, body: plain } : compressChunk(plain, options.level ?? 3)
   const paddedLength = padmeLength(HEADER_BYTES + body.length)
-  const salt = options.salt ?? randomBytes(SALT_BYTES)
+  const salt = options.salt ?? nextSalt()
   const key = keyedBlake3(dataKey, salt)
   const cipher = createCipheriv('aes-256-gcm', key, ZERO_NONCE)
   cipher.setAAD(aad)
@@ -48,16 +51,27 @@ export function seal(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, op
   header[0] = alg
   header.writeUInt32LE(plain.length, 1)
   header.writeUInt32LE(body.length, 5)
-  const out = Buffer.allocUnsafe(SALT_BYTES + paddedLength + TAG_BYTES)
-  out.set(salt, 0)
-  let at = SALT_BYTES
-  at += cipher.update(header).copy(out, at)
-  at += cipher.update(body).copy(out, at)
+  const parts: Uint8Array[] = []
+  if (options.prefix !== undefined) parts.push(options.prefix)
+  parts.push(salt, cipher.update(header), cipher.update(body))
   const padding = paddedLength - HEADER_BYTES - body.length
-  if (padding > 0) at += cipher.update(Buffer.alloc(padding)).copy(out, at)
-  at += cipher.final().copy(out, at)
-  cipher.getAuthTag().copy(out, at)
-  return { sealed: out, compressedBytes: body.length }
+  if (padding > 0) parts.push(cipher.update(Buffer.alloc(padding)))
+  parts.push(cipher.final(), cipher.getAuthTag())
+  return { sealed: Buffer.concat(parts), compressedBytes: body.length }
+}
+
+/** Salts come from the CSPRNG in blocks: one call per 4096 seals instead of one per seal. */
+let saltBlock = Buffer.alloc(0)
+let saltAt = 0
+
+function nextSalt(): Uint8Array {
+  if (saltAt + SALT_BYTES > saltBlock.length) {
+    saltBlock = randomBytes(SALT_BYTES * 4096)
+    saltAt = 0
+  }
+  const salt = saltBlock.subarray(saltAt, saltAt + SALT_BYTES)
+  saltAt += SALT_BYTES
+  return salt
 }
 
 export function open(dataKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {

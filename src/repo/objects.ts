@@ -39,8 +39,8 @@ export function sealObject(
   plain: Uint8Array,
   options: { salt?: Uint8Array; level?: number } = {},
 ): SealedObject {
-  const { sealed, compressedBytes } = seal(keys.dataKey, plain, objectAad(id, header), options)
-  return { envelope: Buffer.concat([header, sealed]), compressedBytes }
+  const { sealed, compressedBytes } = seal(keys.dataKey, plain, objectAad(id, header), { ...options, prefix: header })
+  return { envelope: Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), compressedBytes }
 }
 
 /** Opens an envelope and checks that its plaintext hashes to `id`. */
