@@ -19,6 +19,7 @@ import { envelopeHeader, ObjectKind } from '../src/protocol/object-envelope.js'
 import { CHUNK_HEADER, chunkId, openObject, sealObject, treeId } from '../src/repo/objects.js'
 import { encodeTree } from '../src/repo/tree.js'
 import { OTHER_PASSPHRASE, PASSPHRASE, TEST_KDF } from './helpers/env.js'
+import { rng } from './helpers/rng.js'
 
 const MiB = 1024 * 1024
 const MASTER = Uint8Array.from({ length: 32 }, (_, i) => i)
@@ -27,17 +28,6 @@ const keys = deriveVaultKeys(MASTER)
 const otherKeys = deriveVaultKeys(OTHER_MASTER)
 const CREATED_AT = 1767225600000
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let x = state
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return (x ^ (x >>> 14)) >>> 0
-  }
-}
 
 function randomBytes(seed: number, length: number): Buffer {
   const next = rng(seed)

@@ -33,6 +33,7 @@ import { decodeTree, encodeTree, type TreeNode } from '../src/repo/tree.js'
 import { decodeVaultConfig, encodeVaultConfig, verifyVaultConfig } from '../src/repo/vault-config.js'
 import { tempDir, TEST_KDF } from './helpers/env.js'
 import { buildGolden, nodeFromJson, type GoldenFixture } from './helpers/golden-gen.js'
+import { rng } from './helpers/rng.js'
 
 const FIXTURES = resolve(import.meta.dirname, 'fixtures')
 const GOLDEN_JSON = join(FIXTURES, 'golden.json')
@@ -462,17 +463,6 @@ t.test('the generator reproduces the fixture exactly', async (t) => {
   t.ok(pack.equals(packFile), 'golden.pack')
 })
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let x = state
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return (x ^ (x >>> 14)) >>> 0
-  }
-}
 
 const DECODER_CODES: readonly string[] = ['BAD_MESSAGE', 'UNSUPPORTED_VERSION', 'UNSAFE_PATH', 'INTEGRITY_ERROR']
 const treeRefs = golden.tree.refsHex.map(hex)
