@@ -48,7 +48,7 @@ export interface RestoreResult {
   errors: RestoreProblem[]
 }
 
-const FILES_IN_FLIGHT = 256
+const FILES_IN_FLIGHT = 512
 const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
 const EMPTY = new Uint8Array(0)
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
@@ -156,7 +156,7 @@ class Restorer {
       let fd = -1
       const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
       if (!this.createOrClear(path, false, () => (fd = openSync(path, flags, 0o600)))) return
-      if (this.running.size >= FILES_IN_FLIGHT) await this.drainTo(FILES_IN_FLIGHT / 2)
+      if (this.running.size >= FILES_IN_FLIGHT) await this.drainTo(FILES_IN_FLIGHT - 64)
       const job = this.restoreFile(fd, path, node).finally(() => {
         this.running.delete(job)
         if (this.running.size <= this.lowWater) this.wakeDrain()

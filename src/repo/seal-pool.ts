@@ -62,6 +62,7 @@ export class SealPool {
   private batchUsed = 0
   private batchJobs: JobMeta[] = []
   private batchSources: (FilePlace | null)[] = []
+  private batchWorkBytes = 0
   private batchWaiters: Waiter[] = []
   private scheduled = false
   private seq = 0
@@ -130,8 +131,10 @@ export class SealPool {
     this.batchSources.push(source ?? null)
     const bytes = source?.length ?? job.data.length
     this.inflightBytes += bytes
+    this.batchWorkBytes += bytes
     const promise = new Promise<PoolOutput>((resolve, reject) => this.batchWaiters.push({ resolve, reject, bytes }))
-    if (this.batchJobs.length >= BATCH_JOBS || this.batchUsed >= BATCH_BYTES) this.dispatch()
+    // cut batches by work, not only by copied bytes: jobs that read from files carry no data but are as heavy
+    if (this.batchJobs.length >= BATCH_JOBS || this.batchWorkBytes >= BATCH_BYTES) this.dispatch()
     else if (!this.scheduled) {
       this.scheduled = true
       setImmediate(() => this.dispatch())
@@ -157,6 +160,7 @@ export class SealPool {
     this.batch = undefined
     this.batchJobs = []
     this.batchSources = []
+    this.batchWorkBytes = 0
     this.batchWaiters = []
     slot.worker.postMessage(message, [buffer])
   }
