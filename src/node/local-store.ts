@@ -299,10 +299,12 @@ export class LocalStore implements Store {
       ops.push({ type: 'put', key: objectKey(Buffer.from(hex, 'hex')), value: encodeLocation(p) })
       done.push(hex)
     }
-    const keptMeta: PendingMeta[] = []
+    const committedMeta = new Set<PendingMeta>()
     for (const m of this.pendingMeta) {
-      if (m.offset < (syncedBytes.get(m.writer) ?? 0)) ops.push(m.op)
-      else keptMeta.push(m)
+      if (m.offset < (syncedBytes.get(m.writer) ?? 0)) {
+        ops.push(m.op)
+        committedMeta.add(m)
+      }
     }
     let maxPack = 0
     for (const [w, bytes] of syncedBytes) {
@@ -316,7 +318,8 @@ export class LocalStore implements Store {
     ops.push({ type: 'put', key: KEY_NEXT_PACK, value: next })
     await this.db.batch(ops)
     for (const hex of done) this.pending.delete(hex)
-    this.pendingMeta = keptMeta
+    // entries appended while the batch was written stay pending for the next flush
+    this.pendingMeta = this.pendingMeta.filter((m) => !committedMeta.has(m))
     for (const w of writers) {
       if (w !== this.writer && w.sizeBytes === syncedBytes.get(w)) await w.close()
     }
