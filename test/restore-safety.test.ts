@@ -64,7 +64,8 @@ t.test('a symlink planted in the target is never followed', async (t) => {
   mkdirSync(outside)
   writeFileSync(join(data, 'docs', 'a.txt'), 'content')
   t.equal((await runCli(['init', '--repo', repo])).code, 0)
-  t.equal((await runCli(['backup', '--repo', repo, '--plan', 'p', data])).code, 0)
+  const backed = await runCli(['backup', '--repo', repo, '--plan', 'p', data])
+  t.equal(backed.code, 0, backed.stderr)
   for (const overwrite of [false, true]) {
     const target = join(dir, `t-${overwrite}`)
     mkdirSync(join(target, data), { recursive: true })

@@ -194,14 +194,28 @@ export class SealPool {
     this.wakeRoomWaiters()
   }
 
+  /**
+   * Asks each worker to finish and waits for it to exit. Workers are never terminated while busy: a worker killed
+   * inside a native call (the BLAKE3 binding, during its start-up self-test) aborts the whole process.
+   */
   async close(): Promise<void> {
     this.dispatch()
-    await Promise.all(this.workers.map((s) => s.worker.terminate()))
+    await Promise.all(
+      this.workers.map(async ({ worker }) => {
+        const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+        worker.postMessage(CLOSE_MESSAGE)
+        const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS)
+        await exited
+        clearTimeout(timer)
+      }),
+    )
     this.workers.length = 0
   }
 }
 
 const EMPTY = new Uint8Array(0)
+export const CLOSE_MESSAGE = 'close'
+const CLOSE_TIMEOUT_MS = 30_000
 
 export function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutput {
   if (job.op === 'seal') {

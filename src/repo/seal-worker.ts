@@ -6,13 +6,17 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { blake3SelfTest } from '../dedup/blake3.js'
 import type { ObjectKind } from '../protocol/object-envelope.js'
 import type { ObjectKeys } from './objects.js'
-import { runJob, type BatchMessage, type ResultMessage, type ResultMeta } from './seal-pool.js'
+import { CLOSE_MESSAGE, runJob, type BatchMessage, type ResultMessage, type ResultMeta } from './seal-pool.js'
 
 blake3SelfTest()
 const keys = workerData.keys as ObjectKeys
 const level = workerData.level as number
 
-parentPort!.on('message', (msg: BatchMessage) => {
+parentPort!.on('message', (msg: BatchMessage | typeof CLOSE_MESSAGE) => {
+  if (msg === CLOSE_MESSAGE) {
+    parentPort!.close()
+    return
+  }
   const input = new Uint8Array(msg.buffer)
   const outputs: (Uint8Array | undefined)[] = []
   const results: ResultMeta[] = []
