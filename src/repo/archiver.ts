@@ -14,10 +14,11 @@ import { toHex } from '../core/hex.js'
 import type { Chunker } from '../dedup/chunker.js'
 import { envelopeHeader, ObjectKind } from '../protocol/object-envelope.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
-import { CHUNK_HEADER, chunkId, sealObject, treeId } from './objects.js'
+import { chunkId, sealObject, treeId } from './objects.js'
 import { createPathFilter, type PathFilter } from './path-filter.js'
 import type { Repository } from './repository.js'
 import type { SealPool } from './seal-pool.js'
+import { UploadQueue } from './upload-queue.js'
 import { emptyStats, encodeSnapshot, planId, type BackupStats, type BackupWarning, type Snapshot, type SnapshotBody } from './snapshot.js'
 import { encodeTree, type ChunkRef, type TreeNode } from './tree.js'
 
@@ -58,18 +59,11 @@ const IN_PLACE_EXTENSIONS = new Set([
   'sqlite', 'sqlite3', 'db', 'db3', 'mdb', 'accdb', 'pst', 'ost', 'vmdk', 'vdi', 'qcow2', 'img', 'vhd', 'vhdx', 'raw', 'fdb', 'kdbx',
 ])
 const MAX_WARNINGS_KEPT = 200
-const MAX_INFLIGHT_BYTES = 24 * 1024 * 1024
 const CHECK_BATCH_IDS = 512
 const ARENA_BYTES = 8 * 1024 * 1024
 /** Files below this size are read whole into the arena; larger ones stream through the window. */
 const SMALL_FILE_BYTES = 1024 * 1024
 const WINDOW_BYTES = 16 * 1024 * 1024
-
-interface PendingCheck {
-  id: Uint8Array
-  hex: string
-  data: Uint8Array
-}
 
 export async function backup(repo: Repository, options: BackupOptions): Promise<BackupResult> {
   return new Archiver(repo, options).run()
@@ -81,18 +75,11 @@ class Archiver {
   private warningCount = 0
   private readonly filter: PathFilter
   private readonly skipPaths: Set<string>
-  /** Ids known to be stored, or put during this run. */
-  private readonly known = new Set<string>()
-  /** Puts still in flight, by id. */
-  private readonly inflight = new Map<string, Promise<void>>()
-  private checks: PendingCheck[] = []
+  private readonly uploads: UploadQueue
   /** Small files are read into this buffer back to back; its bytes stay valid until the next flushChecks. */
   private readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES)
   private arenaUsed = 0
   private window: Buffer | undefined
-  private unstoredBytes = 0
-  private roomWaiters: (() => void)[] = []
-  private failure: unknown = undefined
   private readonly hardLinks = new Map<string, { content: ChunkRef[]; size: number }>()
   private lastProgressAt = 0
   private readonly store
@@ -101,6 +88,7 @@ class Archiver {
     this.filter = createPathFilter({ excludes: options.excludes, includes: options.includes })
     this.skipPaths = new Set((options.skipPaths ?? []).map((p) => resolvePath(p)))
     this.store = repo.store
+    this.uploads = new UploadQueue(repo.store, options.pool, this.stats)
   }
 
   async run(): Promise<BackupResult> {
@@ -168,7 +156,7 @@ class Archiver {
   }
 
   private throwIfFailed(): void {
-    if (this.failure !== undefined) throw this.failure
+    if (this.uploads.failure !== undefined) throw this.uploads.failure
     if (this.options.signal?.aborted) throw new ArcaError('INTERRUPTED', 'Backup interrupted; what was uploaded is kept and the next run continues from there')
   }
 
@@ -254,27 +242,20 @@ class Archiver {
     const hex = toHex(id)
     const deps: Promise<void>[] = [...childDone]
     for (const r of refs) {
-      const p = this.inflight.get(toHex(r))
+      const p = this.uploads.inflightPut(toHex(r))
       if (p !== undefined) deps.push(p)
     }
     const settled = Promise.all(deps).then(() => undefined)
-    if ((prevTreeId !== undefined && Buffer.compare(prevTreeId, id) === 0) || this.known.has(hex)) return { id, done: settled }
-    const existing = this.inflight.get(hex)
+    if ((prevTreeId !== undefined && Buffer.compare(prevTreeId, id) === 0) || this.uploads.isKnown(hex)) return { id, done: settled }
+    const existing = this.uploads.inflightPut(hex)
     if (existing !== undefined) return { id, done: existing }
     const [absent] = await this.store.missing([id])
-    this.known.add(hex)
+    this.uploads.markKnown(hex)
     if (!absent) return { id, done: settled }
     // trees are small: sealed here, so a run that changes only a few directories never starts the workers
     const { envelope } = sealObject(this.repo.keys, id, header, plain, { level: this.repo.config.zstdLevel })
     this.stats.bytesStored += envelope.length
-    const done = settled
-      .then(() => this.store.put(id, envelope))
-      .catch((err) => {
-        this.failure ??= err
-      })
-      .finally(() => this.inflight.delete(hex))
-    this.inflight.set(hex, done)
-    return { id, done }
+    return { id, done: this.uploads.track(hex, settled.then(() => this.store.put(id, envelope))) }
   }
 
   private async archiveFile(path: string, name: string, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
@@ -290,7 +271,7 @@ class Archiver {
     }
     if (prev !== undefined && prev.type === 'file' && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.ino === st.ino) {
       this.stats.filesUnchanged++
-      for (const c of prev.content ?? []) this.known.add(toHex(c.id))
+      for (const c of prev.content ?? []) this.uploads.markKnown(toHex(c.id))
       if (linkKey !== undefined) this.hardLinks.set(linkKey, { content: prev.content ?? [], size })
       return nodeFromStat(name, 'file', st, { content: prev.content ?? [] })
     }
@@ -360,7 +341,7 @@ class Archiver {
         const data = buf.subarray(start, start + cut)
         const id = chunkId(this.repo.keys, data)
         content.push({ id, length: cut })
-        this.enqueueCheck(id, data)
+        this.uploads.enqueue(id, data)
         start += cut
       }
       if (isEof && start === end) break
@@ -380,69 +361,13 @@ class Archiver {
     if (isSmall && buf.buffer === this.arena.buffer) this.arenaUsed += bytesRead
     this.stats.bytesRead += bytesRead
     // a shared window is reused by the next file: its queued chunks must be sent (copied) first
-    if (isShared || this.checks.length >= CHECK_BATCH_IDS) await this.flushChecks()
+    if (isShared || this.uploads.queuedCount >= CHECK_BATCH_IDS) await this.flushChecks()
     return { content, bytesRead }
   }
 
-  /** Backpressure: chunk bytes between submit and the end of their put (sealing, queued writes) stay bounded. */
-  private async waitForRoom(): Promise<void> {
-    while (this.unstoredBytes >= MAX_INFLIGHT_BYTES && this.failure === undefined) {
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
-    }
-  }
-
-  private wakeRoomWaiters(): void {
-    const waiters = this.roomWaiters
-    this.roomWaiters = []
-    for (const w of waiters) w()
-  }
-
-  private enqueueCheck(id: Uint8Array, data: Uint8Array): void {
-    const hex = toHex(id)
-    if (this.known.has(hex)) return
-    this.known.add(hex)
-    this.checks.push({ id, hex, data })
-  }
-
-  /**
-   * Asks the store which queued chunks it lacks and sends those to be sealed and stored. The pool copies (or
-   * seals) each chunk before `submit` returns, so the read buffer may be reused afterwards.
-   */
+  /** Sends queued chunks on; afterwards nothing refers to the arena, so it starts over. */
   private async flushChecks(): Promise<void> {
-    if (this.checks.length === 0) {
-      this.arenaUsed = 0
-      return
-    }
-    const batch = this.checks
-    this.checks = []
-    const absent = await this.store.missing(batch.map((c) => c.id))
-    for (let i = 0; i < batch.length; i++) {
-      if (!absent[i]) continue
-      this.throwIfFailed()
-      const c = batch[i]
-      await this.waitForRoom()
-      const data = c.data
-      this.stats.chunksNew++
-      this.stats.bytesNew += data.length
-      const size = data.length
-      this.unstoredBytes += size
-      const done = this.options.pool
-        .submit({ op: 'seal', id: c.id, header: CHUNK_HEADER, data })
-        .then((s) => {
-          this.stats.bytesStored += s.data.length
-          this.stats.bytesCompressed += s.compressedBytes
-          return this.store.put(c.id, s.data)
-        })
-        .catch((err) => {
-          this.failure ??= err
-        })
-        .finally(() => {
-          this.inflight.delete(c.hex)
-          this.unstoredBytes -= size
-          this.wakeRoomWaiters()
-        })
-      this.inflight.set(c.hex, done)
-    }
+    await this.uploads.flush(() => this.throwIfFailed())
     this.arenaUsed = 0
   }
 }

@@ -54,10 +54,6 @@ export function checkName(name: string): void {
   }
 }
 
-export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
-}
-
 export function encodeTree(nodes: readonly TreeNode[]): { refs: Uint8Array[]; plain: Buffer } {
   const refs: Uint8Array[] = []
   const refIndex = new Map<string, number>()

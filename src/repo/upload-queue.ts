@@ -1,0 +1,115 @@
+/**
+ * The upload side of the archiver: which ids are known to be stored, which puts are in flight, and the queue of
+ * chunks waiting for one batched `missing` question to the store. Chunks the store lacks are sealed in the pool
+ * and put; the bytes between submit and the end of their put stay bounded (backpressure).
+ */
+import { toHex } from '../core/hex.js'
+import type { Store } from '../protocol/store.js'
+import { CHUNK_HEADER } from './objects.js'
+import type { SealPool } from './seal-pool.js'
+import type { BackupStats } from './snapshot.js'
+
+const MAX_UNSTORED_BYTES = 24 * 1024 * 1024
+
+interface PendingCheck {
+  id: Uint8Array
+  hex: string
+  data: Uint8Array
+}
+
+export class UploadQueue {
+  /** Ids known to be stored, or put during this run. */
+  private readonly known = new Set<string>()
+  /** Puts still in flight, by id hex. */
+  private readonly inflight = new Map<string, Promise<void>>()
+  private checks: PendingCheck[] = []
+  private unstoredBytes = 0
+  private roomWaiters: (() => void)[] = []
+  /** The first failed seal or put; the backup fails with it. */
+  failure: unknown = undefined
+
+  constructor(
+    private readonly store: Store,
+    private readonly pool: SealPool,
+    private readonly stats: BackupStats,
+  ) {}
+
+  get queuedCount(): number {
+    return this.checks.length
+  }
+
+  isKnown(hex: string): boolean {
+    return this.known.has(hex)
+  }
+
+  markKnown(hex: string): void {
+    this.known.add(hex)
+  }
+
+  /** The put of `hex` if it is still in flight. */
+  inflightPut(hex: string): Promise<void> | undefined {
+    return this.inflight.get(hex)
+  }
+
+  /** Tracks a put started elsewhere (a tree), so objects referring to it wait for it. */
+  track(hex: string, put: Promise<unknown>): Promise<void> {
+    const done = put
+      .then(() => undefined)
+      .catch((err) => {
+        this.failure ??= err
+      })
+      .finally(() => this.inflight.delete(hex))
+    this.inflight.set(hex, done)
+    return done
+  }
+
+  /** Queues a chunk; `data` must stay unchanged until the next `flush` returns. */
+  enqueue(id: Uint8Array, data: Uint8Array): void {
+    const hex = toHex(id)
+    if (this.known.has(hex)) return
+    this.known.add(hex)
+    this.checks.push({ id, hex, data })
+  }
+
+  /**
+   * Asks the store which queued chunks it lacks and sends those to be sealed and stored. The pool copies (or
+   * seals) each chunk before `submit` returns, so queued bytes may be reused once this returns.
+   */
+  async flush(throwIfFailed: () => void): Promise<void> {
+    if (this.checks.length === 0) return
+    const batch = this.checks
+    this.checks = []
+    const absent = await this.store.missing(batch.map((c) => c.id))
+    for (let i = 0; i < batch.length; i++) {
+      if (!absent[i]) continue
+      throwIfFailed()
+      const c = batch[i]
+      await this.waitForRoom()
+      const size = c.data.length
+      this.stats.chunksNew++
+      this.stats.bytesNew += size
+      this.unstoredBytes += size
+      const sealedAndPut = this.pool.submit({ op: 'seal', id: c.id, header: CHUNK_HEADER, data: c.data }).then((s) => {
+        this.stats.bytesStored += s.data.length
+        this.stats.bytesCompressed += s.compressedBytes
+        return this.store.put(c.id, s.data)
+      })
+      void this.track(c.hex, sealedAndPut).finally(() => {
+        this.unstoredBytes -= size
+        this.wakeRoomWaiters()
+      })
+    }
+  }
+
+  private async waitForRoom(): Promise<void> {
+    while (this.unstoredBytes >= MAX_UNSTORED_BYTES && this.failure === undefined) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+    }
+  }
+
+  private wakeRoomWaiters(): void {
+    const waiters = this.roomWaiters
+    this.roomWaiters = []
+    for (const w of waiters) w()
+  }
+}
