@@ -20,6 +20,7 @@ import { CHUNK_HEADER, chunkId, openObject, sealObject, treeId } from '../src/re
 import { encodeTree } from '../src/repo/tree.js'
 import { OTHER_PASSPHRASE, PASSPHRASE, TEST_KDF } from './helpers/env.js'
 import { rng } from './helpers/rng.js'
+import { codeOf } from './helpers/error-code.js'
 
 const MiB = 1024 * 1024
 const MASTER = Uint8Array.from({ length: 32 }, (_, i) => i)
@@ -36,14 +37,6 @@ function randomBytes(seed: number, length: number): Buffer {
   return Buffer.from(words.buffer, 0, length)
 }
 
-function codeOf(fn: () => unknown): ErrorCode | 'ok' | string {
-  try {
-    fn()
-    return 'ok'
-  } catch (err) {
-    return err instanceof ArcaError ? err.code : `${(err as Error).name}: ${(err as Error).message}`
-  }
-}
 
 const AAD = Buffer.from('arca test aad')
 const compressible = Buffer.alloc(MiB)

@@ -34,6 +34,7 @@ import { decodeVaultConfig, encodeVaultConfig, verifyVaultConfig } from '../src/
 import { tempDir, TEST_KDF } from './helpers/env.js'
 import { buildGolden, nodeFromJson, type GoldenFixture } from './helpers/golden-gen.js'
 import { rng } from './helpers/rng.js'
+import { codeOf } from './helpers/error-code.js'
 
 const FIXTURES = resolve(import.meta.dirname, 'fixtures')
 const GOLDEN_JSON = join(FIXTURES, 'golden.json')
@@ -63,14 +64,6 @@ const keys = deriveVaultKeys(master)
 const [chunkA, chunkB] = golden.chunks
 const emptyTreeIdHex = golden.emptyTree.idHex
 
-function codeOf(fn: () => unknown): ErrorCode | 'ok' | string {
-  try {
-    fn()
-    return 'ok'
-  } catch (err) {
-    return err instanceof ArcaError ? err.code : `${(err as Error).name}: ${(err as Error).message}`
-  }
-}
 
 t.test('fixture inputs', async (t) => {
   t.equal(golden.masterKeyHex, counting(0, 32))
