@@ -187,7 +187,7 @@ function toolCommands(tool, paths) {
 
 function toolEnv(tool, paths) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ARCA_') && !k.startsWith('RESTIC_')))
-  if (tool === 'arca') return { ...env, ARCA_PASSPHRASE: PASSPHRASE } // ARCA_KDF stays unset: the real KDF
+  if (tool === 'arca') return { ...env, ARCA_PASSPHRASE: PASSPHRASE } // no ARCA_INSECURE_TEST_KDF: the real KDF
   return { ...env, RESTIC_PASSWORD: PASSPHRASE, RESTIC_REPOSITORY: paths.repo.restic, RESTIC_CACHE_DIR: paths.resticCache }
 }
 
