@@ -29,6 +29,22 @@ t.test('bar, speed and ETA', async (t) => {
   t.match(text(), /\r\x1b\[K$/)
 })
 
+t.test('redraws at most every 100 ms, and fits a terminal without a width', async (t) => {
+  const clock = new FakeClock(0)
+  const { stream, text } = capture()
+  ;(stream as { columns?: number }).columns = 0
+  const line = new ProgressLine(clock, stream, true)
+  clock.advance(1000)
+  line.update('backup', 1, 1024)
+  clock.advance(50)
+  line.update('backup', 2, 2048)
+  t.equal(text().split('\r').filter((l) => l !== '').length, 1, 'second update within 100 ms skipped')
+  t.match(text(), /backup 1 files, 1.00 KiB, 1.00 KiB\/s /, 'the speed unit is complete')
+  clock.advance(100)
+  line.update('backup', 3, 4096)
+  t.match(text(), /backup 3 files/)
+})
+
 t.test('disabled when not a terminal', async (t) => {
   const { stream, text } = capture()
   const line = new ProgressLine(new FakeClock(0), stream, false)

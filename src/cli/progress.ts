@@ -22,9 +22,12 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`
 }
 
+const REDRAW_MS = 100
+
 export class ProgressLine {
   private readonly startedAt: number
   private isShown = false
+  private drawnAt = Number.NEGATIVE_INFINITY
   constructor(
     private readonly clock: Clock,
     private readonly stream: NodeJS.WriteStream = process.stderr,
@@ -33,9 +36,13 @@ export class ProgressLine {
     this.startedAt = clock.now()
   }
 
+  /** Redraws at most every 100 ms. */
   update(label: string, files: number, bytes: number, totalBytes?: number): void {
     if (!this.isEnabled) return
-    const elapsed = Math.max(1, this.clock.now() - this.startedAt)
+    const now = this.clock.now()
+    if (now - this.drawnAt < REDRAW_MS) return
+    this.drawnAt = now
+    const elapsed = Math.max(1, now - this.startedAt)
     const speed = (bytes / elapsed) * 1000
     let line = `${label} ${files} files, ${formatBytes(bytes)}, ${formatBytes(speed)}/s`
     if (totalBytes !== undefined && totalBytes > 0) {
@@ -45,7 +52,7 @@ export class ProgressLine {
       line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0)}% ` + line
       if (speed > 0 && fraction < 1) line += `, ETA ${formatDuration(((totalBytes - bytes) / speed) * 1000)}`
     }
-    const columns = this.stream.columns ?? 100
+    const columns = this.stream.columns || 100
     this.stream.write('\r' + line.slice(0, columns - 1).padEnd(Math.min(columns - 1, 100)))
     this.isShown = true
   }
