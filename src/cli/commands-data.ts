@@ -32,7 +32,7 @@ export async function backupCommand(argv: string[], io: Io, signal?: AbortSignal
       const result = await backup(repo, {
         plan, mode, paths: args.positionals, excludes: all(args, 'exclude'), includes: all(args, 'include'),
         deviceName: single(args, 'device'), clock: io.clock, pool, signal, skipPaths: [repoDir(args, io)],
-        onProgress: (p) => progress.update('backup', p.files, p.bytesRead),
+        onProgress: (p) => progress.update('backup', p.files, p.logicalBytes, p.estimatedBytes),
         onWarning: (w) => {
           progress.done()
           io.err(`warning: ${JSON.stringify(w.path)}: ${w.reason}`)

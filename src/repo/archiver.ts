@@ -42,6 +42,10 @@ export interface BackupProgress {
   files: number
   bytesRead: number
   bytesStored: number
+  /** Sizes of the files seen so far, read or not: the measure of progress against the estimate. */
+  logicalBytes: number
+  /** The logical size of the newest snapshot of the plan, as an estimate of the total; undefined on a first run. */
+  estimatedBytes: number | undefined
   currentPath: string
 }
 
@@ -82,6 +86,7 @@ class Archiver {
   private window: Buffer | undefined
   private readonly hardLinks = new Map<string, { content: ChunkRef[]; size: number }>()
   private lastProgressAt = 0
+  private estimatedBytes: number | undefined
   private readonly store
 
   constructor(private readonly repo: Repository, private readonly options: BackupOptions) {
@@ -103,6 +108,7 @@ class Archiver {
     const parent =
       options.mode === 'incremental' ? samePlan[0] : options.mode === 'differential' ? samePlan.find((s) => s.header.mode === 'full') : undefined
     const mode: BackupMode = parent === undefined ? 'full' : options.mode
+    this.estimatedBytes = samePlan[0]?.header.logicalBytes
     const absolute = options.paths.map((p) => resolvePath(p))
     for (const p of absolute) {
       try {
@@ -165,7 +171,14 @@ class Archiver {
     if (this.options.onProgress === undefined || now - this.lastProgressAt < 200) return
     this.lastProgressAt = now
     const s = this.stats
-    this.options.onProgress({ files: s.filesNew + s.filesChanged + s.filesUnchanged, bytesRead: s.bytesRead, bytesStored: s.bytesStored, currentPath: path })
+    this.options.onProgress({
+      files: s.filesNew + s.filesChanged + s.filesUnchanged,
+      bytesRead: s.bytesRead,
+      bytesStored: s.bytesStored,
+      logicalBytes: s.logicalBytes,
+      estimatedBytes: this.estimatedBytes,
+      currentPath: path,
+    })
   }
 
   /** Archives one directory; returns its tree id and a promise that settles when it and all below are stored. */
