@@ -34,7 +34,7 @@ export interface SealOptions {
 
 export interface SealResult {
   /** prefix | sealed payload */
-  sealed: Uint8Array
+  sealed: Buffer
   /** Bytes of the compressed body before padding, for statistics. */
   compressedBytes: number
 }

@@ -3,7 +3,7 @@
  * waits for them and fsyncs, after which every entry appended before is durable.
  */
 import { promises as fsp } from 'node:fs'
-import { ENTRY_HEADER_BYTES, ENTRY_TRAILER_BYTES, EntryType, entryHeader, entryTrailer, packHeader } from './pack-format.js'
+import { EntryType, entryHeader, entryTrailer, packHeader } from './pack-format.js'
 
 const STAGE_BYTES = 4 * 1024 * 1024
 
@@ -89,5 +89,3 @@ export class PackWriter {
     }
   }
 }
-
-export const ENTRY_OVERHEAD_BYTES = ENTRY_HEADER_BYTES + ENTRY_TRAILER_BYTES

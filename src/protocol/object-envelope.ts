@@ -55,8 +55,3 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   for (let i = 0; i < refCount; i++) refs[i] = new Uint8Array(bytes.buffer, bytes.byteOffset + 6 + i * ID_BYTES, ID_BYTES)
   return { kind, refs, header: bytes.subarray(0, headerEnd), sealed: bytes.subarray(headerEnd) }
 }
-
-/** Reads only the references, without copying; for the storage side's reachability walk. */
-export function envelopeRefs(bytes: Uint8Array): Uint8Array[] {
-  return decodeEnvelope(bytes).refs
-}

@@ -40,7 +40,7 @@ export function sealObject(
   options: { salt?: Uint8Array; level?: number } = {},
 ): SealedObject {
   const { sealed, compressedBytes } = seal(keys.dataKey, plain, objectAad(id, header), { ...options, prefix: header })
-  return { envelope: Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), compressedBytes }
+  return { envelope: sealed, compressedBytes }
 }
 
 /** Opens an envelope and checks that its plaintext hashes to `id`. */

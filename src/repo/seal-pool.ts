@@ -66,12 +66,9 @@ export class SealPool {
   private batchWaiters: Waiter[] = []
   private scheduled = false
   private seq = 0
-  private roomWaiters: (() => void)[] = []
   /** Batch buffers returned by the workers, reused to avoid allocating (and page-faulting) fresh memory. */
   private readonly freeBatches: Uint8Array[] = []
   private failure: unknown = undefined
-  /** Bytes submitted and not yet returned. */
-  inflightBytes = 0
 
   private readonly level: number
   private readonly script: string
@@ -130,7 +127,6 @@ export class SealPool {
     this.batchJobs.push([job.op === 'seal' ? 0 : 1, job.op === 'open' ? (job.kind ?? 0) : 0, at, job.id.length, header.length, job.data.length, target?.fd ?? (job.op === 'open' && job.isDiscarded ? -2 : -1), target?.position ?? 0])
     this.batchSources.push(source ?? null)
     const bytes = source?.length ?? job.data.length
-    this.inflightBytes += bytes
     this.batchWorkBytes += bytes
     const promise = new Promise<PoolOutput>((resolve, reject) => this.batchWaiters.push({ resolve, reject, bytes }))
     // cut batches by work, not only by copied bytes: jobs that read from files carry no data but are as heavy
@@ -140,11 +136,6 @@ export class SealPool {
       setImmediate(() => this.dispatch())
     }
     return promise
-  }
-
-  /** Resolves once fewer than `maxBytes` are in flight. */
-  async waitForRoom(maxBytes: number): Promise<void> {
-    while (this.inflightBytes >= maxBytes && this.failure === undefined) await new Promise<void>((r) => this.roomWaiters.push(r))
   }
 
   private dispatch(): void {
@@ -174,24 +165,15 @@ export class SealPool {
       const w = waiters[i]
       const r = msg.results[i]
       slot.inflight -= w.bytes
-      this.inflightBytes -= w.bytes
       if (Array.isArray(r)) w.resolve({ data: all.subarray(r[0], r[0] + r[1]), compressedBytes: r[2], plainBytes: r[3], isWritten: r[4] === 1 })
       else w.reject(toError(r))
     }
-    this.wakeRoomWaiters()
-  }
-
-  private wakeRoomWaiters(): void {
-    const room = this.roomWaiters
-    this.roomWaiters = []
-    for (const r of room) r()
   }
 
   private failAll(slot: Slot, err: unknown): void {
     this.failure ??= err
     for (const waiters of slot.waiting.values()) for (const w of waiters) w.reject(err)
     slot.waiting.clear()
-    this.wakeRoomWaiters()
   }
 
   /**
