@@ -11,7 +11,7 @@ import { resolveSnapshotPath } from '../repo/snapshot-path.js'
 import type { Repository } from '../repo/repository.js'
 import type { TreeNode } from '../repo/tree.js'
 import { all, parseArgs, single } from './args.js'
-import { REPO_OPTIONS, repoDir, withPool, withRepository, type Io } from './context.js'
+import { defaultDeviceName, REPO_OPTIONS, storeDirs, withPool, withRepository, type Io } from './context.js'
 import { formatBytes, formatDuration, ProgressLine } from './progress.js'
 
 const MODES: readonly BackupMode[] = ['full', 'incremental', 'differential']
@@ -31,7 +31,7 @@ export async function backupCommand(argv: string[], io: Io, signal?: AbortSignal
       const progress = new ProgressLine(io.clock)
       const result = await backup(repo, {
         plan, mode, paths: args.positionals, excludes: all(args, 'exclude'), includes: all(args, 'include'),
-        deviceName: single(args, 'device'), clock: io.clock, pool, signal, skipPaths: [repoDir(args, io)],
+        deviceName: single(args, 'device') ?? defaultDeviceName(args, io), clock: io.clock, pool, signal, skipPaths: storeDirs(args, io),
         onProgress: (p) => progress.update('backup', p.files, p.logicalBytes, p.estimatedBytes),
         onWarning: (w) => {
           progress.done()

@@ -5,7 +5,7 @@ import { ArcaError } from '../core/errors.js'
 import { repairStore } from '../node/repair.js'
 import { Repository } from '../repo/repository.js'
 import { parseArgs, single } from './args.js'
-import { kdfParams, openStore, passphrase, REPO_OPTIONS, repoDir, withRepository, type Io } from './context.js'
+import { kdfParams, openStore, passphrase, REPO_OPTIONS, repoDir, storeLabel, withRepository, type Io } from './context.js'
 
 export async function initCommand(argv: string[], io: Io): Promise<number> {
   const args = parseArgs('init', argv, { ...REPO_OPTIONS, json: {} })
@@ -15,9 +15,9 @@ export async function initCommand(argv: string[], io: Io): Promise<number> {
   const store = await openStore(args, io, { create: true })
   try {
     const repo = await Repository.init(store, pass, { clock: io.clock, kdf: kdfParams(io) })
-    if (args.flags.has('json')) io.out(JSON.stringify({ vault: repo.vaultIdHex, repo: repoDir(args, io) }))
+    if (args.flags.has('json')) io.out(JSON.stringify({ vault: repo.vaultIdHex, repo: storeLabel(args, io) }))
     else {
-      io.out(`Created vault ${repo.vaultIdHex.slice(0, 16)} in ${repoDir(args, io)}`)
+      io.out(`Created vault ${repo.vaultIdHex.slice(0, 16)} in ${storeLabel(args, io)}`)
       io.out('Keep the passphrase safe: without it (or the recovery key, see "arca key recovery") the data cannot be read.')
     }
   } finally {

@@ -10,7 +10,12 @@ import { LocalStore } from '../node/local-store.js'
 import type { Store } from '../protocol/store.js'
 import { Repository, type Credentials } from '../repo/repository.js'
 import { SealPool } from '../repo/seal-pool.js'
-import { single, type ParsedArgs } from './args.js'
+import { arcaHome, readDeviceConfig } from '../agent/device-config.js'
+import { connectToNode } from '../agent/node-connector.js'
+import { deviceKeyPair } from '../agent/pairing.js'
+import { RemoteStore } from '../agent/remote-store.js'
+import type { ClientSession } from '../protocol/client-session.js'
+import { parseArgs, single, type ParsedArgs } from './args.js'
 
 export interface Io {
   out: (line: string) => void
@@ -34,8 +39,48 @@ export const REPO_OPTIONS = {
 
 export function repoDir(args: ParsedArgs, io: Io): string {
   const dir = single(args, 'repo') ?? io.env.ARCA_REPO
-  if (dir === undefined || dir === '') throw ArcaError.invalidArgument('No store given: pass --repo DIR (or set ARCA_REPO)')
+  if (dir === undefined || dir === '') throw ArcaError.invalidArgument('No store given: pass --repo DIR (or set ARCA_REPO), or pair this device with a node (arca pair INVITE)')
   return dir
+}
+
+function hasRepoDir(args: ParsedArgs, io: Io): boolean {
+  const dir = single(args, 'repo') ?? io.env.ARCA_REPO
+  return dir !== undefined && dir !== ''
+}
+
+/** Directories a backup must skip: the local store itself. */
+export function storeDirs(args: ParsedArgs, io: Io): string[] {
+  return hasRepoDir(args, io) ? [repoDir(args, io)] : []
+}
+
+/** The device name snapshots carry by default: the paired name when backing up to a node. */
+export function defaultDeviceName(args: ParsedArgs, io: Io): string | undefined {
+  if (hasRepoDir(args, io)) return undefined
+  return readDeviceConfig(arcaHome(io.env))?.device.name
+}
+
+/** Where commands read and write: the --repo directory, or the paired node and vault. */
+export function storeLabel(args: ParsedArgs, io: Io): string {
+  if (hasRepoDir(args, io)) return repoDir(args, io)
+  const cfg = readDeviceConfig(arcaHome(io.env))
+  return cfg === undefined ? '(no store)' : `vault "${cfg.node.vault}" on node "${cfg.node.name}"`
+}
+
+/** Connects to the node this device is paired with (ARCA_HOME/device.json). */
+export async function openRemoteStore(io: Io): Promise<RemoteStore> {
+  const cfg = readDeviceConfig(arcaHome(io.env))
+  if (cfg === undefined) repoDir(parseArgs('', [], {}), io)
+  const node = cfg!.node
+  const keyPair = deviceKeyPair(cfg!)
+  const target = { publicKey: Buffer.from(node.publicKey, 'hex'), addresses: node.addresses, bootstrap: node.bootstrap, transport: node.transport }
+  const connect = (): Promise<ClientSession> => connectToNode(keyPair, target, { dhtHost: dhtHost(io) })
+  return RemoteStore.connect(connect, { clock: io.clock, log: (m) => io.err(`arca: ${m}`) })
+}
+
+/** ARCA_DHT_HOST: the address this process's DHT nodes bind to (default all interfaces; tests use 127.0.0.1). */
+export function dhtHost(io: Io): string | undefined {
+  const h = io.env.ARCA_DHT_HOST
+  return h === undefined || h === '' ? undefined : h
 }
 
 function readSecretFile(path: string, what: string): string {
@@ -67,6 +112,7 @@ export function kdfParams(io: Io): KdfParams {
 }
 
 export async function openStore(args: ParsedArgs, io: Io, options: { create?: boolean } = {}): Promise<Store> {
+  if (!hasRepoDir(args, io) && readDeviceConfig(arcaHome(io.env)) !== undefined) return openRemoteStore(io)
   return LocalStore.open(repoDir(args, io), { create: options.create, log: (m) => io.err(`arca: ${m}`) })
 }
 

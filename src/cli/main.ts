@@ -6,12 +6,14 @@ import { pathToFileURL } from 'node:url'
 import { realpathSync } from 'node:fs'
 import { ArcaError, EXIT_CODES } from '../core/errors.js'
 import { backupCommand, checkCommand, forgetCommand, lsCommand, restoreCommand, snapshotsCommand } from './commands-data.js'
+import { nodeCommand, pairCommand } from './commands-node.js'
 import { initCommand, keyCommand, repairCommand } from './commands-vault.js'
 import { defaultIo, type Io } from './context.js'
 
 const USAGE = `Usage: arca COMMAND [options]
 
-Commands (every command takes --repo DIR; the passphrase comes from ARCA_PASSPHRASE or --passphrase-file FILE):
+Commands (each takes --repo DIR, or works against the paired node without it; the passphrase comes from
+ARCA_PASSPHRASE or --passphrase-file FILE):
   init                         create a vault in an empty directory
   backup --plan NAME [--mode full|incremental|differential] [--exclude GLOB]... [--include GLOB]... PATH...
   snapshots [--json]           list snapshots
@@ -20,7 +22,11 @@ Commands (every command takes --repo DIR; the passphrase comes from ARCA_PASSPHR
   check [--read-data] [--read-data-subset n/m|p%]
   forget SNAPSHOT...           remove snapshots
   key list|add|remove|passwd|recovery
-  repair                       rebuild the index from the pack files`
+  repair                       rebuild the index from the pack files
+  pair INVITE [--name DEVICE] [--transport auto|tcp|swarm] [--replace]
+                               pair this device with a storage node (config in ARCA_HOME, ~/.config/arca)
+  node init|start|invite|devices|vaults|revoke|quota --data DIR
+                               run and administer a storage node ("arca node help")`
 
 export async function main(argv: string[], io: Io = defaultIo, signal?: AbortSignal): Promise<number> {
   const [command, ...rest] = argv
@@ -35,6 +41,8 @@ export async function main(argv: string[], io: Io = defaultIo, signal?: AbortSig
       case 'forget': return await forgetCommand(rest, io)
       case 'key': return await keyCommand(rest, io)
       case 'repair': return await repairCommand(rest, io)
+      case 'node': return await nodeCommand(rest, io, signal)
+      case 'pair': return await pairCommand(rest, io)
       case undefined: case 'help': case '--help': case '-h':
         io.out(USAGE)
         return command === undefined ? 2 : 0
@@ -66,6 +74,10 @@ if (isEntryPoint()) {
     if (++signals > 1) process.exit(130)
     controller.abort()
   }
+  // a closed stdout (arca ... | head) ends output quietly instead of crashing
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  })
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   main(process.argv.slice(2), defaultIo, controller.signal).then((code) => {

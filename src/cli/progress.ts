@@ -3,16 +3,9 @@
  */
 import type { Clock } from '../core/clock.js'
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let v = n
-  let u = 0
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024
-    u++
-  }
-  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`
-}
+import { formatBytes } from '../core/errors.js'
+
+export { formatBytes }
 
 export function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000)

@@ -15,7 +15,7 @@ import { toHex } from '../core/hex.js'
 import { decodeEnvelope, ObjectKind } from '../protocol/object-envelope.js'
 import { decodeSnapshotRecord } from '../protocol/snapshot-record.js'
 import type { FilePlace, Store, StoredRecord, StoreStats } from '../protocol/store.js'
-import { ENTRY_HEADER_BYTES, EntryType, PACK_TARGET_BYTES } from './pack-format.js'
+import { ENTRY_HEADER_BYTES, ENTRY_TRAILER_BYTES, EntryType, PACK_TARGET_BYTES } from './pack-format.js'
 import { PackWriter } from './pack-writer.js'
 import {
   decodeLocation, decodePackRecord, encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, keySlotKey, listPackFiles,
@@ -55,13 +55,16 @@ export class LocalStore implements Store {
   private readonly autoFlushBytes: number
   private committedNext: number
   private readonly packTargetBytes: number
+  private appendedBytes: number
 
   private constructor(
     readonly dir: string,
     private readonly db: Db,
     private nextPack: number,
+    committedBytes: number,
     options: LocalStoreOptions,
   ) {
+    this.appendedBytes = committedBytes
     this.committedNext = nextPack
     this.autoFlushBytes = options.autoFlushBytes ?? 32 * 1024 * 1024
     this.packTargetBytes = options.packTargetBytes ?? PACK_TARGET_BYTES
@@ -82,11 +85,18 @@ export class LocalStore implements Store {
     const db = await openDb(join(dir, 'index'))
     try {
       const nextPack = await recoverPacks(dir, db, options.log ?? (() => {}))
-      return new LocalStore(dir, db, nextPack, options)
+      let committedBytes = 0
+      for await (const value of db.values(prefixRange('P'))) committedBytes += decodePackRecord(value).committedBytes
+      return new LocalStore(dir, db, nextPack, committedBytes, options)
     } catch (err) {
       await db.close()
       throw err
     }
+  }
+
+  /** Bytes of all pack files including appended, not yet flushed entries; cheap (a counter), for quotas. */
+  get usedBytes(): number {
+    return this.appendedBytes
   }
 
   // ---- config and key slots ----
@@ -257,6 +267,7 @@ export class LocalStore implements Store {
 
   private noteAppended(writer: PackWriter, bytes: number): void {
     this.unflushedBytes += bytes
+    this.appendedBytes += ENTRY_HEADER_BYTES + bytes + ENTRY_TRAILER_BYTES
     if (writer.sizeBytes >= this.packTargetBytes || this.unflushedBytes >= this.autoFlushBytes) {
       this.unflushedBytes = 0
       if (writer.sizeBytes >= this.packTargetBytes && this.writer === writer) this.writer = undefined
@@ -272,6 +283,7 @@ export class LocalStore implements Store {
         const path = packPath(this.dir, packNumber)
         await fsp.mkdir(dirname(path), { recursive: true })
         const writer = await PackWriter.create(packNumber, path)
+        this.appendedBytes += writer.sizeBytes
         this.writer = writer
         this.creatingWriter = undefined
         return writer

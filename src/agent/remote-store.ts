@@ -1,0 +1,280 @@
+/**
+ * RemoteStore: the Store interface over the sync protocol, so the engine backs up to a node exactly as it does to
+ * a local directory. Small puts are batched into PUT frames; requests are pipelined (the session bounds the bytes
+ * in flight). A lost connection is re-opened with backoff and unanswered requests are sent again (every request is
+ * idempotent or refused harmlessly on repeat). Puts are kept until a FLUSH is acknowledged: if the node restarted
+ * meanwhile (its boot id changed), they are sent again first, so a node crash mid-upload loses nothing the agent
+ * still holds.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Clock } from '../core/clock.js'
+import { ArcaError, isArcaError } from '../core/errors.js'
+import { expectResponse, type ClientSession } from '../protocol/client-session.js'
+import { MAX_IDS_PER_REQUEST, MAX_OBJECTS_PER_PUT, MessageType, type Body, type Frame, type Usage, type Welcome } from '../protocol/messages.js'
+import type { Store, StoredRecord, StoreStats } from '../protocol/store.js'
+
+/** A PUT frame is sent once this many bytes are batched (or on the next turn of the event loop). */
+const BATCH_BYTES = 1024 * 1024
+/** Ask the node to flush once this many put bytes are held for a possible replay. */
+const RETAIN_FLUSH_BYTES = 24 * 1024 * 1024
+
+interface PutEntry {
+  id: Uint8Array
+  envelope: Uint8Array
+  seq: number
+}
+
+export interface RemoteStoreOptions {
+  clock: Clock
+  /** How long to keep trying to reconnect after a lost connection (default 120 s). */
+  reconnectWindowMs?: number
+  log?: (message: string) => void
+}
+
+export class RemoteStore implements Store {
+  private session: Promise<ClientSession> | undefined
+  private bootId: Uint8Array | undefined
+  private welcomeInfo: Welcome | undefined
+  private batch: PutEntry[] = []
+  private batchBytes = 0
+  private batchWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = []
+  private batchScheduled = false
+  private readonly outstanding = new Set<Promise<unknown>>()
+  private retained: PutEntry[] = []
+  private retainedBytes = 0
+  private seq = 0
+  private autoFlush: Promise<void> | undefined
+  private failure: unknown = undefined
+  private closing = false
+  reconnects = 0
+
+  private constructor(
+    private readonly connector: () => Promise<ClientSession>,
+    private readonly options: RemoteStoreOptions,
+  ) {}
+
+  /** Connects once (failing fast if the node cannot be reached) and returns the store. */
+  static async connect(connector: () => Promise<ClientSession>, options: RemoteStoreOptions): Promise<RemoteStore> {
+    const store = new RemoteStore(connector, options)
+    const session = await connector()
+    store.adopt(session)
+    store.session = Promise.resolve(session)
+    return store
+  }
+
+  /** What the node said at the handshake: its name, this device's vault and name. */
+  get welcome(): Welcome {
+    return this.welcomeInfo!
+  }
+
+  // ---- Store ----
+
+  async readConfig(): Promise<Uint8Array | undefined> {
+    const body = expectResponse(await this.call({ type: MessageType.READ_CONFIG, body: null }), MessageType.CONFIG, 'node')
+    return body === null ? undefined : Buffer.from(body)
+  }
+
+  async writeConfig(config: Uint8Array): Promise<void> {
+    await this.call({ type: MessageType.WRITE_CONFIG, body: config })
+  }
+
+  async listKeySlots(): Promise<StoredRecord[]> {
+    return copyRecords(expectResponse(await this.call({ type: MessageType.LIST_KEY_SLOTS, body: null }), MessageType.RECORDS, 'node'))
+  }
+
+  async putKeySlot(id: Uint8Array, record: Uint8Array): Promise<void> {
+    await this.call({ type: MessageType.PUT_KEY_SLOT, body: { id, record } })
+  }
+
+  async removeKeySlot(id: Uint8Array): Promise<void> {
+    await this.call({ type: MessageType.REMOVE_KEY_SLOT, body: id })
+  }
+
+  async missing(ids: readonly Uint8Array[]): Promise<boolean[]> {
+    const parts: Promise<boolean[]>[] = []
+    for (let i = 0; i < ids.length; i += MAX_IDS_PER_REQUEST) {
+      const slice = ids.slice(i, i + MAX_IDS_PER_REQUEST)
+      parts.push(this.call({ type: MessageType.MISSING, body: slice }).then((f) => expectResponse(f, MessageType.MISSING_RESULT, 'node')))
+    }
+    const answers = (await Promise.all(parts)).flat()
+    if (answers.length !== ids.length) throw ArcaError.badMessage('MISSING answer', `${ids.length} ids asked, ${answers.length} answers received`)
+    return answers
+  }
+
+  put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure)
+    const entry: PutEntry = { id, envelope, seq: ++this.seq }
+    this.retained.push(entry)
+    this.retainedBytes += envelope.length
+    this.batch.push(entry)
+    this.batchBytes += envelope.length
+    const done = new Promise<void>((resolve, reject) => this.batchWaiters.push({ resolve, reject }))
+    if (this.batchBytes >= BATCH_BYTES || this.batch.length >= MAX_OBJECTS_PER_PUT) this.sendBatch()
+    else if (!this.batchScheduled) {
+      this.batchScheduled = true
+      setImmediate(() => this.sendBatch())
+    }
+    return done
+  }
+
+  async get(id: Uint8Array): Promise<Uint8Array> {
+    return expectResponse(await this.call({ type: MessageType.GET, body: id }), MessageType.OBJECT, 'node')
+  }
+
+  async flush(): Promise<void> {
+    this.sendBatch()
+    await this.settleOutstanding()
+    const upTo = this.seq
+    await this.call({ type: MessageType.FLUSH, body: null })
+    this.release(upTo)
+  }
+
+  async commitSnapshot(id: Uint8Array, record: Uint8Array): Promise<void> {
+    this.sendBatch()
+    await this.settleOutstanding()
+    const upTo = this.seq
+    await this.call({ type: MessageType.COMMIT_SNAPSHOT, body: { id, record } })
+    this.release(upTo)
+  }
+
+  async listSnapshots(): Promise<StoredRecord[]> {
+    return copyRecords(expectResponse(await this.call({ type: MessageType.LIST_SNAPSHOTS, body: null }), MessageType.RECORDS, 'node'))
+  }
+
+  async removeSnapshot(id: Uint8Array): Promise<void> {
+    await this.call({ type: MessageType.REMOVE_SNAPSHOT, body: id })
+  }
+
+  async usage(): Promise<Usage> {
+    return expectResponse(await this.call({ type: MessageType.USAGE, body: null }), MessageType.USAGE_RESULT, 'node')
+  }
+
+  async stats(): Promise<StoreStats> {
+    const u = await this.usage()
+    return { objectCount: u.objectCount, storedBytes: u.usedBytes, packCount: u.packCount, snapshotCount: u.snapshotCount }
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (this.failure === undefined) await this.flush()
+    } finally {
+      this.closing = true
+      const session = this.session
+      this.session = undefined
+      if (session !== undefined) (await session.catch(() => undefined))?.close()
+    }
+  }
+
+  // ---- internals ----
+
+  private adopt(session: ClientSession): void {
+    this.bootId = session.welcome.bootId
+    this.welcomeInfo = session.welcome
+  }
+
+  private sendBatch(): void {
+    this.batchScheduled = false
+    if (this.batch.length === 0) return
+    const entries = this.batch
+    const waiters = this.batchWaiters
+    this.batch = []
+    this.batchBytes = 0
+    this.batchWaiters = []
+    const sent = this.call({ type: MessageType.PUT, body: entries.map((e) => ({ id: e.id, envelope: e.envelope })) })
+    const tracked = sent.then(
+      () => {
+        for (const w of waiters) w.resolve()
+        if (this.retainedBytes >= RETAIN_FLUSH_BYTES && this.autoFlush === undefined) {
+          this.autoFlush = this.flush()
+            .catch((err) => {
+              this.failure ??= err
+            })
+            .finally(() => (this.autoFlush = undefined))
+        }
+      },
+      (err) => {
+        for (const w of waiters) w.reject(err)
+      },
+    )
+    this.outstanding.add(tracked)
+    void tracked.finally(() => this.outstanding.delete(tracked))
+  }
+
+  private async settleOutstanding(): Promise<void> {
+    while (this.outstanding.size > 0) await Promise.all([...this.outstanding])
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  /** Drops retained puts up to `seq`: the node has made them durable. */
+  private release(seq: number): void {
+    let i = 0
+    while (i < this.retained.length && this.retained[i].seq <= seq) this.retainedBytes -= this.retained[i++].envelope.length
+    this.retained = this.retained.slice(i)
+  }
+
+  /** Sends `body`, reconnecting and resending when the connection is lost. */
+  private async call(body: Body): Promise<Frame> {
+    for (;;) {
+      const session = await this.currentSession()
+      try {
+        return await session.request(body)
+      } catch (err) {
+        if (!isArcaError(err, 'CONNECTION_LOST') || this.closing) throw err
+        if (this.session !== undefined && (await this.session.catch(() => undefined)) === session) this.session = undefined
+      }
+    }
+  }
+
+  private currentSession(): Promise<ClientSession> {
+    if (this.closing) return Promise.reject(new ArcaError('CONNECTION_LOST', 'The store is closed'))
+    this.session ??= this.reconnect()
+    return this.session
+  }
+
+  private async reconnect(): Promise<ClientSession> {
+    const clock = this.options.clock
+    const deadline = clock.now() + (this.options.reconnectWindowMs ?? 120_000)
+    let delayMs = 100
+    let lastError: unknown
+    this.options.log?.('Connection to the node lost; reconnecting')
+    while (clock.now() < deadline) {
+      try {
+        const session = await this.connector()
+        const restarted = this.bootId !== undefined && Buffer.compare(session.welcome.bootId, this.bootId) !== 0
+        if (restarted && this.retained.length > 0) await this.replay(session)
+        this.adopt(session)
+        this.reconnects++
+        this.options.log?.(`Reconnected to the node${restarted ? ' (it restarted; unflushed uploads were sent again)' : ''}`)
+        return session
+      } catch (err) {
+        lastError = err
+        if (isArcaError(err, 'UNAUTHORIZED_PEER') || isArcaError(err, 'UNSUPPORTED_VERSION')) break
+      }
+      await sleep(delayMs)
+      delayMs = Math.min(delayMs * 2, 5000)
+    }
+    const err = new ArcaError('CONNECTION_LOST', `Lost the connection to the node and could not reconnect: ${(lastError as Error)?.message ?? 'gave up'}`, { cause: lastError })
+    this.failure ??= err
+    throw err
+  }
+
+  /** Sends every retained put again, in the original order, on a new session to a restarted node. */
+  private async replay(session: ClientSession): Promise<void> {
+    let i = 0
+    const sends: Promise<Frame>[] = []
+    while (i < this.retained.length) {
+      const part: PutEntry[] = []
+      let bytes = 0
+      while (i < this.retained.length && part.length < MAX_OBJECTS_PER_PUT && (part.length === 0 || bytes + this.retained[i].envelope.length <= BATCH_BYTES)) {
+        bytes += this.retained[i].envelope.length
+        part.push(this.retained[i++])
+      }
+      sends.push(session.request({ type: MessageType.PUT, body: part.map((e) => ({ id: e.id, envelope: e.envelope })) }))
+    }
+    await Promise.all(sends)
+  }
+}
+
+function copyRecords(records: StoredRecord[]): StoredRecord[] {
+  return records.map((r) => ({ id: Buffer.from(r.id), record: Buffer.from(r.record) }))
+}

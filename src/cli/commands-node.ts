@@ -1,0 +1,182 @@
+/**
+ * arca node init|start|invite|devices|vaults|revoke|quota, and arca pair on the device side.
+ */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { hostname } from 'node:os'
+import { arcaHome, readDeviceConfig, TRANSPORTS, writeDeviceConfig, type Transport } from '../agent/device-config.js'
+import { pairDevice } from '../agent/pairing.js'
+import { ArcaError, formatBytes } from '../core/errors.js'
+import { startDaemon } from '../node/node-daemon.js'
+import { initNode, NodeService } from '../node/node-service.js'
+import { parseHostPort } from '../transport/noise-tcp.js'
+import { DEFAULT_DHT_PORT } from '../transport/swarm.js'
+import { all, parseArgs, single, type ParsedArgs } from './args.js'
+import { dhtHost, type Io } from './context.js'
+import { withNodeAdmin } from './node-admin.js'
+import { parseDuration, parseSize } from './units.js'
+
+const NODE_USAGE = `Usage: arca node COMMAND --data DIR [options]
+  init [--name NAME]                                  create a node's data directory and identity
+  start --listen HOST:PORT [--swarm [--dht HOST:PORT] [--bootstrap HOST:PORT]...]
+                                                      run the node (foreground; stops on SIGTERM)
+  invite --vault NAME [--quota SIZE] [--expires DURATION] [--json]
+                                                      print a one-time invite (creates the vault if new)
+  devices [--json]                                    list paired devices and their usage
+  vaults [--json]                                     list vaults, usage and quotas
+  revoke DEVICE [--vault NAME]                        revoke a device (name or key prefix)
+  quota --vault NAME SIZE                             set a vault's quota (SIZE "unlimited" for none)`
+
+function dataDir(args: ParsedArgs, command: string): string {
+  const dir = single(args, 'data')
+  if (dir === undefined || dir === '') throw ArcaError.invalidArgument(`arca node ${command} needs --data DIR`)
+  return dir
+}
+
+function noPositionals(args: ParsedArgs, command: string): void {
+  if (args.positionals.length > 0) throw ArcaError.invalidArgument(`Unexpected argument for arca ${command}: "${args.positionals[0]}"`)
+}
+
+export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+  const [sub, ...rest] = argv
+  switch (sub) {
+    case 'init': {
+      const args = parseArgs('node init', rest, { data: { value: true }, name: { value: true } })
+      noPositionals(args, 'node init')
+      const dir = dataDir(args, 'init')
+      const { publicKey } = await initNode(dir, single(args, 'name') ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64))
+      io.out(`Created node in ${dir}, key ${publicKey}`)
+      io.out(`Next: arca node start --data ${dir} --listen HOST:PORT, then arca node invite --data ${dir} --vault NAME`)
+      return 0
+    }
+    case 'start':
+      return startCommand(rest, io, signal)
+    case 'invite': {
+      const args = parseArgs('node invite', rest, { data: { value: true }, vault: { value: true }, quota: { value: true }, expires: { value: true }, json: {} })
+      noPositionals(args, 'node invite')
+      const vault = single(args, 'vault')
+      if (vault === undefined) throw ArcaError.invalidArgument('arca node invite needs --vault NAME')
+      const quota = single(args, 'quota')
+      const expires = single(args, 'expires')
+      const result = await withNodeAdmin(dataDir(args, 'invite'), io, (admin) =>
+        admin.createInvite({ vault, quotaBytes: quota === undefined ? undefined : parseSize(quota, '--quota'), ttlMs: expires === undefined ? undefined : parseDuration(expires, '--expires') }),
+      )
+      if (args.flags.has('json')) io.out(JSON.stringify(result))
+      else {
+        io.out(result.invite)
+        io.out(`(one-time invite for vault "${result.vault.name}", quota ${quotaText(result.vault.quotaBytes)}, valid until ${new Date(result.expiresAt).toISOString()}; on the device: arca pair INVITE --name DEVICE)`)
+      }
+      return 0
+    }
+    case 'devices': {
+      const args = parseArgs('node devices', rest, { data: { value: true }, json: {} })
+      noPositionals(args, 'node devices')
+      const devices = await withNodeAdmin(dataDir(args, 'devices'), io, (admin) => admin.listDevices())
+      if (args.flags.has('json')) io.out(JSON.stringify(devices))
+      else {
+        io.out('DEVICE               VAULT            KEY               STATE     LAST SEEN                 LAST SNAPSHOT             INTRODUCED')
+        for (const d of devices) {
+          const state = d.revokedAt !== undefined ? 'revoked' : d.isOnline ? 'online' : 'offline'
+          io.out(`${d.name.padEnd(20)} ${d.vault.padEnd(16)} ${d.publicKey.slice(0, 16)}  ${state.padEnd(9)} ${time(d.lastSeenAt).padEnd(25)} ${time(d.lastSnapshotAt).padEnd(25)} ${formatBytes(d.bytesIntroduced)}`)
+        }
+      }
+      return 0
+    }
+    case 'vaults': {
+      const args = parseArgs('node vaults', rest, { data: { value: true }, json: {} })
+      noPositionals(args, 'node vaults')
+      const vaults = await withNodeAdmin(dataDir(args, 'vaults'), io, (admin) => admin.listVaults())
+      if (args.flags.has('json')) io.out(JSON.stringify(vaults))
+      else {
+        io.out('VAULT            DEVICES  USED        QUOTA')
+        for (const v of vaults) io.out(`${v.name.padEnd(16)} ${String(v.deviceCount).padStart(7)}  ${formatBytes(v.usedBytes).padEnd(11)} ${quotaText(v.quotaBytes)}`)
+      }
+      return 0
+    }
+    case 'revoke': {
+      const args = parseArgs('node revoke', rest, { data: { value: true }, vault: { value: true } })
+      if (args.positionals.length !== 1) throw ArcaError.invalidArgument('arca node revoke needs exactly one DEVICE (its name or key prefix)')
+      const d = await withNodeAdmin(dataDir(args, 'revoke'), io, (admin) => admin.revoke(args.positionals[0], single(args, 'vault')))
+      io.out(`Revoked device "${d.name}" of vault "${d.vault}" (key ${d.publicKey.slice(0, 16)}); its connections are refused from now on`)
+      return 0
+    }
+    case 'quota': {
+      const args = parseArgs('node quota', rest, { data: { value: true }, vault: { value: true } })
+      const vault = single(args, 'vault')
+      if (vault === undefined || args.positionals.length !== 1) throw ArcaError.invalidArgument('arca node quota needs --vault NAME and one SIZE')
+      const v = await withNodeAdmin(dataDir(args, 'quota'), io, (admin) => admin.setQuota(vault, parseSize(args.positionals[0], 'quota SIZE')))
+      io.out(`Quota of vault "${v.name}" is now ${quotaText(v.quotaBytes)}`)
+      return 0
+    }
+    case undefined: case 'help': case '--help':
+      io.out(NODE_USAGE)
+      return sub === undefined ? 2 : 0
+    default:
+      throw ArcaError.invalidArgument(`Unknown command "arca node ${sub}": run "arca node help" for the list`)
+  }
+}
+
+async function startCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+  const args = parseArgs('node start', argv, {
+    data: { value: true }, listen: { value: true }, swarm: {}, dht: { value: true }, bootstrap: { value: true, repeat: true },
+  })
+  noPositionals(args, 'node start')
+  const dir = dataDir(args, 'start')
+  const listenText = single(args, 'listen')
+  if (listenText === undefined) throw ArcaError.invalidArgument('arca node start needs --listen HOST:PORT')
+  const listen = parseHostPort(listenText, '--listen')
+  const isSwarm = args.flags.has('swarm')
+  if (!isSwarm && (single(args, 'dht') !== undefined || all(args, 'bootstrap').length > 0)) {
+    throw ArcaError.invalidArgument('--dht and --bootstrap of arca node start need --swarm')
+  }
+  const bootstrap = all(args, 'bootstrap')
+  for (const b of bootstrap) parseHostPort(b, '--bootstrap')
+  const dhtText = single(args, 'dht')
+  const dht = dhtText !== undefined ? parseHostPort(dhtText, '--dht') : { host: dhtHost(io) ?? (listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host), port: DEFAULT_DHT_PORT }
+  const log = (level: string, message: string): void => io.out(`${new Date(io.clock.now()).toISOString()} ${level} ${message}`)
+  const service = await NodeService.open(dir, io.clock, log)
+  let daemon
+  try {
+    daemon = await startDaemon(service, { listen, swarm: isSwarm ? { dht, bootstrap: bootstrap.length > 0 ? bootstrap : undefined } : undefined })
+  } catch (err) {
+    await service.close()
+    throw err
+  }
+  log('info', `Node "${service.name}" ready; advertised addresses ${daemon.addresses.join(', ')}`)
+  await new Promise<void>((resolve) => {
+    if (signal === undefined) return
+    if (signal.aborted) resolve()
+    signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+  log('info', 'Stopping: closing connections and flushing vaults')
+  await daemon.close()
+  await service.close()
+  log('info', 'Stopped')
+  return 0
+}
+
+export async function pairCommand(argv: string[], io: Io): Promise<number> {
+  const args = parseArgs('pair', argv, { name: { value: true }, transport: { value: true }, replace: {} })
+  if (args.positionals.length !== 1) throw ArcaError.invalidArgument('arca pair needs exactly one INVITE (the text printed by arca node invite)')
+  const transport = (single(args, 'transport') ?? 'auto') as Transport
+  if (!TRANSPORTS.includes(transport)) throw ArcaError.invalidArgument(`Invalid --transport "${transport}": expected ${TRANSPORTS.join(', ')}`)
+  const home = arcaHome(io.env)
+  const existing = readDeviceConfig(home)
+  if (existing !== undefined && !args.flags.has('replace')) {
+    throw new ArcaError('ALREADY_EXISTS', `This device is already paired with node "${existing.node.name}" (vault "${existing.node.vault}") in ${join(home, 'device.json')}; pass --replace to pair again`)
+  }
+  const name = single(args, 'name') ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64)
+  const config = await pairDevice(args.positionals[0], name, transport, { dhtHost: dhtHost(io) })
+  writeDeviceConfig(home, config)
+  io.out(`Paired as device "${config.device.name}" with node "${config.node.name}", vault "${config.node.vault}"`)
+  io.out(existsSync(join(home, 'device.json')) ? `Saved in ${join(home, 'device.json')}. Next: arca init (first device of the vault) or arca snapshots (with the vault's passphrase)` : '')
+  return 0
+}
+
+function quotaText(bytes: number): string {
+  return bytes === 0 ? 'unlimited' : formatBytes(bytes)
+}
+
+function time(ms: number | undefined): string {
+  return ms === undefined ? '-' : new Date(ms).toISOString()
+}
