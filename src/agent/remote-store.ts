@@ -33,6 +33,8 @@ export interface RemoteStoreOptions {
 
 export class RemoteStore implements Store {
   private session: Promise<ClientSession> | undefined
+  /** The session `session` resolved to, compared synchronously when a request fails. */
+  private live: ClientSession | undefined
   private bootId: Uint8Array | undefined
   private welcomeInfo: Welcome | undefined
   private batch: PutEntry[] = []
@@ -168,6 +170,7 @@ export class RemoteStore implements Store {
   // ---- internals ----
 
   private adopt(session: ClientSession): void {
+    this.live = session
     this.bootId = session.welcome.bootId
     this.welcomeInfo = session.welcome
   }
@@ -220,7 +223,10 @@ export class RemoteStore implements Store {
         return await session.request(body)
       } catch (err) {
         if (!isArcaError(err, 'CONNECTION_LOST') || this.closing) throw err
-        if (this.session !== undefined && (await this.session.catch(() => undefined)) === session) this.session = undefined
+        if (this.live === session) {
+          this.live = undefined
+          this.session = undefined
+        }
       }
     }
   }

@@ -176,9 +176,16 @@ export class NodeService {
       device.revokedAt = this.clock.now()
       await this.registry.putDevice(device)
     }
-    for (const cut of this.liveSessions.get(device.publicKey) ?? []) cut()
+    this.disconnect(device.publicKey)
     this.log('info', `Revoked device "${device.name}" (${device.publicKey.slice(0, 16)}) of vault "${device.vault}"`)
     return device
+  }
+
+  /** Closes every live connection of a device; returns how many there were. */
+  disconnect(publicKeyHex: string): number {
+    const cuts = [...(this.liveSessions.get(publicKeyHex) ?? [])]
+    for (const cut of cuts) cut()
+    return cuts.length
   }
 
   async listDevices(): Promise<DeviceView[]> {

@@ -154,7 +154,7 @@ function boundedBytes(what: string, max: number): Codec<Uint8Array> {
     preencode: (s, v) => c.buffer.preencode(s, v),
     encode: (s, v) => c.buffer.encode(s, v),
     decode: (s) => {
-      const len = c.uint.decode(s)
+      const len = uintCodec.decode(s)
       if (len > max) fail(`${what} of ${len} bytes exceeds the limit of ${max}`)
       if (s.end - s.start < len) fail(`${what} of ${len} bytes runs past the end of the frame`)
       return s.buffer!.subarray(s.start, (s.start += len))
@@ -170,7 +170,8 @@ function boundedString(what: string, max: number): Codec<string> {
     decode: (s) => {
       const raw = bytes.decode(s)
       const text = Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('utf8')
-      if (Buffer.byteLength(text) !== raw.length) fail(`${what} is not valid UTF-8`)
+      // Comparing lengths is not enough: a cut 4-byte sequence (3 bytes) becomes one 3-byte U+FFFD
+      if (!Buffer.from(text, 'utf8').equals(raw)) fail(`${what} is not valid UTF-8`)
       return text
     },
   }
@@ -187,7 +188,7 @@ function boundedArray<T>(what: string, max: number, item: Codec<T>): Codec<T[]> 
       for (const x of v) item.encode(s, x)
     },
     decode: (s) => {
-      const n = c.uint.decode(s)
+      const n = uintCodec.decode(s)
       if (n > max) fail(`${what} has ${n} entries, the limit is ${max}`)
       const out: T[] = []
       for (let i = 0; i < n; i++) out.push(item.decode(s))
