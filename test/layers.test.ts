@@ -199,7 +199,8 @@ function findCycles(graph: Graph): string[][] {
   })
 }
 
-const NODE_FORBIDDEN_LAYERS = ['dedup', 'repo', 'cli']
+const NODE_FORBIDDEN_LAYERS = ['dedup', 'repo', 'cli', 'agent']
+const PROTOCOL_PACKAGES = ['compact-encoding', 'b4a']
 const NODE_FORBIDDEN_PACKAGES = ['blake3', '@noble/ciphers', 'zstd-napi']
 
 /** Every layer rule broken by `graph`, as readable lines. */
@@ -232,7 +233,13 @@ function layerViolations(graph: Graph): string[] {
     } else if (layer === 'dedup') {
       direct(file, ['core', 'dedup'], () => true, 'dedup/ imports only core/ and packages')
     } else if (layer === 'protocol') {
-      direct(file, ['core', 'protocol'], (p) => p.startsWith('node:'), 'protocol/ imports only core/ and itself (and node: builtins)')
+      direct(file, ['core', 'protocol'], (p) => p.startsWith('node:') || PROTOCOL_PACKAGES.includes(p), 'protocol/ imports only core/ and itself (and node: builtins and codec packages)')
+    } else if (layer === 'transport') {
+      direct(file, ['core', 'protocol', 'transport'], () => true, 'transport/ imports only core/, protocol/ and packages')
+    } else if (layer === 'agent') {
+      for (const [target, chain] of reach(graph, file)) {
+        if (['node', 'cli'].includes(layerOf(target))) out.push(`${chain.join(' -> ')}: agent/ must not reach ${layerOf(target)}/`)
+      }
     } else if (layer === 'core') {
       direct(file, ['core'], () => true, 'core/ imports nothing of Arca')
     } else if (layer === 'repo') {
@@ -328,12 +335,25 @@ t.test('layerViolations reports each rule on a graph that breaks it', async (t) 
     'node/store.ts -> protocol/msg.ts -> dedup/hash.ts -> repo/tree.ts -> cli/main.ts: node/ must not reach cli/',
     'node/codec.ts -> "zstd-napi": node/ must not reach key material or codecs',
     'dedup/hash.ts imports repo/tree.ts: dedup/ imports only core/ and packages',
-    'protocol/msg.ts imports dedup/hash.ts: protocol/ imports only core/ and itself (and node: builtins)',
-    'protocol/msg.ts imports package "level": protocol/ imports only core/ and itself (and node: builtins)',
+    'protocol/msg.ts imports dedup/hash.ts: protocol/ imports only core/ and itself (and node: builtins and codec packages)',
+    'protocol/msg.ts imports package "level": protocol/ imports only core/ and itself (and node: builtins and codec packages)',
     'core/errors.ts imports protocol/msg.ts: core/ imports nothing of Arca',
     'repo/tree.ts -> cli/main.ts: repo/ must not reach cli/',
   ]
   for (const line of expectations) t.ok(found.includes(line), line, { found })
+  const roles = layerViolations(graphOf({
+    'agent/remote.ts': ['node/service.ts'],
+    'node/service.ts': [],
+    'transport/tcp.ts': ['repo/tree.ts'],
+    'repo/tree.ts': [],
+    'node/daemon.ts': ['agent/pair.ts'],
+    'agent/pair.ts': [],
+  }))
+  t.same(roles, [
+    'agent/remote.ts -> node/service.ts: agent/ must not reach node/',
+    'node/daemon.ts -> agent/pair.ts: node/ must not reach agent/',
+    'transport/tcp.ts imports repo/tree.ts: transport/ imports only core/, protocol/ and packages',
+  ], 'agent/ and transport/ rules')
   const worker = graphOf({ 'node/pool.ts': [], 'dedup/seal.ts': [] })
   worker.get('node/pool.ts')!.workers.push('dedup/seal.ts')
   t.same(layerViolations(worker), ['node/pool.ts -> dedup/seal.ts: node/ must not reach dedup/'], 'a worker script counts')
