@@ -3,12 +3,12 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { hostname } from 'node:os'
+import { homedir, hostname } from 'node:os'
 import { arcaHome, readDeviceConfig, TRANSPORTS, writeDeviceConfig, type Transport } from '../agent/device-config.js'
 import { pairDevice } from '../agent/pairing.js'
 import { ArcaError, formatBytes } from '../core/errors.js'
 import { startDaemon } from '../node/node-daemon.js'
-import { initNode, NodeService } from '../node/node-service.js'
+import { initNode, NODE_MARKER, NodeService } from '../node/node-service.js'
 import { parseHostPort } from '../transport/noise-tcp.js'
 import { DEFAULT_DHT_PORT } from '../transport/swarm.js'
 import { all, parseArgs, single, type ParsedArgs } from './args.js'
@@ -16,10 +16,14 @@ import { dhtHost, type Io } from './context.js'
 import { withNodeAdmin } from './node-admin.js'
 import { parseDuration, parseSize } from './units.js'
 
-const NODE_USAGE = `Usage: arca node COMMAND --data DIR [options]
+export const DEFAULT_LISTEN = '0.0.0.0:7411'
+
+const NODE_USAGE = `Usage: arca node COMMAND [--data DIR] [options]
+  (DIR defaults to ARCA_NODE_DATA, else ~/.local/share/arca/node)
   init [--name NAME]                                  create a node's data directory and identity
-  start --listen HOST:PORT [--swarm [--dht HOST:PORT] [--bootstrap HOST:PORT]...]
-                                                      run the node (foreground; stops on SIGTERM)
+  start [--listen HOST:PORT] [--swarm [--dht HOST:PORT] [--bootstrap HOST:PORT]...] [--web HOST:PORT]
+                                                      run the node (foreground; stops on SIGTERM); listens on
+                                                      ${DEFAULT_LISTEN} by default and creates DIR if needed
   invite --vault NAME [--quota SIZE] [--expires DURATION] [--json]
                                                       print a one-time invite (creates the vault if new)
   devices [--json]                                    list paired devices and their usage
@@ -27,10 +31,15 @@ const NODE_USAGE = `Usage: arca node COMMAND --data DIR [options]
   revoke DEVICE [--vault NAME]                        revoke a device (name or key prefix)
   quota --vault NAME SIZE                             set a vault's quota (SIZE "unlimited" for none)`
 
-function dataDir(args: ParsedArgs, command: string): string {
-  const dir = single(args, 'data')
-  if (dir === undefined || dir === '') throw ArcaError.invalidArgument(`arca node ${command} needs --data DIR`)
-  return dir
+/** --data, else ARCA_NODE_DATA, else ~/.local/share/arca/node (the embedded default). */
+function dataDir(args: ParsedArgs, io: Io): string {
+  const dir = single(args, 'data') ?? io.env.ARCA_NODE_DATA
+  if (dir !== undefined && dir !== '') return dir
+  return join(homedir(), '.local', 'share', 'arca', 'node')
+}
+
+function defaultNodeName(): string {
+  return hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64)
 }
 
 function noPositionals(args: ParsedArgs, command: string): void {
@@ -43,8 +52,8 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
     case 'init': {
       const args = parseArgs('node init', rest, { data: { value: true }, name: { value: true } })
       noPositionals(args, 'node init')
-      const dir = dataDir(args, 'init')
-      const { publicKey } = await initNode(dir, single(args, 'name') ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64))
+      const dir = dataDir(args, io)
+      const { publicKey } = await initNode(dir, single(args, 'name') ?? defaultNodeName())
       io.out(`Created node in ${dir}, key ${publicKey}`)
       io.out(`Next: arca node start --data ${dir} --listen HOST:PORT, then arca node invite --data ${dir} --vault NAME`)
       return 0
@@ -58,7 +67,7 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
       if (vault === undefined) throw ArcaError.invalidArgument('arca node invite needs --vault NAME')
       const quota = single(args, 'quota')
       const expires = single(args, 'expires')
-      const result = await withNodeAdmin(dataDir(args, 'invite'), io, (admin) =>
+      const result = await withNodeAdmin(dataDir(args, io), io, (admin) =>
         admin.createInvite({ vault, quotaBytes: quota === undefined ? undefined : parseSize(quota, '--quota'), ttlMs: expires === undefined ? undefined : parseDuration(expires, '--expires') }),
       )
       if (args.flags.has('json')) io.out(JSON.stringify(result))
@@ -71,7 +80,7 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
     case 'devices': {
       const args = parseArgs('node devices', rest, { data: { value: true }, json: {} })
       noPositionals(args, 'node devices')
-      const devices = await withNodeAdmin(dataDir(args, 'devices'), io, (admin) => admin.listDevices())
+      const devices = await withNodeAdmin(dataDir(args, io), io, (admin) => admin.listDevices())
       if (args.flags.has('json')) io.out(JSON.stringify(devices))
       else {
         io.out('DEVICE               VAULT            KEY               STATE     LAST SEEN                 LAST SNAPSHOT             INTRODUCED')
@@ -85,7 +94,7 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
     case 'vaults': {
       const args = parseArgs('node vaults', rest, { data: { value: true }, json: {} })
       noPositionals(args, 'node vaults')
-      const vaults = await withNodeAdmin(dataDir(args, 'vaults'), io, (admin) => admin.listVaults())
+      const vaults = await withNodeAdmin(dataDir(args, io), io, (admin) => admin.listVaults())
       if (args.flags.has('json')) io.out(JSON.stringify(vaults))
       else {
         io.out('VAULT            DEVICES  USED        QUOTA')
@@ -96,7 +105,7 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
     case 'revoke': {
       const args = parseArgs('node revoke', rest, { data: { value: true }, vault: { value: true } })
       if (args.positionals.length !== 1) throw ArcaError.invalidArgument('arca node revoke needs exactly one DEVICE (its name or key prefix)')
-      const d = await withNodeAdmin(dataDir(args, 'revoke'), io, (admin) => admin.revoke(args.positionals[0], single(args, 'vault')))
+      const d = await withNodeAdmin(dataDir(args, io), io, (admin) => admin.revoke(args.positionals[0], single(args, 'vault')))
       io.out(`Revoked device "${d.name}" of vault "${d.vault}" (key ${d.publicKey.slice(0, 16)}); its connections are refused from now on`)
       return 0
     }
@@ -104,7 +113,7 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
       const args = parseArgs('node quota', rest, { data: { value: true }, vault: { value: true } })
       const vault = single(args, 'vault')
       if (vault === undefined || args.positionals.length !== 1) throw ArcaError.invalidArgument('arca node quota needs --vault NAME and one SIZE')
-      const v = await withNodeAdmin(dataDir(args, 'quota'), io, (admin) => admin.setQuota(vault, parseSize(args.positionals[0], 'quota SIZE')))
+      const v = await withNodeAdmin(dataDir(args, io), io, (admin) => admin.setQuota(vault, parseSize(args.positionals[0], 'quota SIZE')))
       io.out(`Quota of vault "${v.name}" is now ${quotaText(v.quotaBytes)}`)
       return 0
     }
@@ -118,13 +127,13 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
 
 async function startCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
   const args = parseArgs('node start', argv, {
-    data: { value: true }, listen: { value: true }, swarm: {}, dht: { value: true }, bootstrap: { value: true, repeat: true },
+    data: { value: true }, listen: { value: true }, swarm: {}, dht: { value: true }, bootstrap: { value: true, repeat: true }, web: { value: true },
   })
+  const webText = single(args, 'web')
+  const web = webText === undefined ? undefined : parseHostPort(webText, '--web')
   noPositionals(args, 'node start')
-  const dir = dataDir(args, 'start')
-  const listenText = single(args, 'listen')
-  if (listenText === undefined) throw ArcaError.invalidArgument('arca node start needs --listen HOST:PORT')
-  const listen = parseHostPort(listenText, '--listen')
+  const dir = dataDir(args, io)
+  const listen = parseHostPort(single(args, 'listen') ?? DEFAULT_LISTEN, '--listen')
   const isSwarm = args.flags.has('swarm')
   if (!isSwarm && (single(args, 'dht') !== undefined || all(args, 'bootstrap').length > 0)) {
     throw ArcaError.invalidArgument('--dht and --bootstrap of arca node start need --swarm')
@@ -134,10 +143,14 @@ async function startCommand(argv: string[], io: Io, signal?: AbortSignal): Promi
   const dhtText = single(args, 'dht')
   const dht = dhtText !== undefined ? parseHostPort(dhtText, '--dht') : { host: dhtHost(io) ?? (listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host), port: DEFAULT_DHT_PORT }
   const log = (level: string, message: string): void => io.out(`${new Date(io.clock.now()).toISOString()} ${level} ${message}`)
+  if (!existsSync(join(dir, NODE_MARKER))) {
+    const { publicKey } = await initNode(dir, defaultNodeName())
+    log('info', `Created a new node in ${dir}, key ${publicKey}`)
+  }
   const service = await NodeService.open(dir, io.clock, log)
   let daemon
   try {
-    daemon = await startDaemon(service, { listen, swarm: isSwarm ? { dht, bootstrap: bootstrap.length > 0 ? bootstrap : undefined } : undefined })
+    daemon = await startDaemon(service, { listen, swarm: isSwarm ? { dht, bootstrap: bootstrap.length > 0 ? bootstrap : undefined } : undefined, web })
   } catch (err) {
     await service.close()
     throw err
@@ -165,7 +178,7 @@ export async function pairCommand(argv: string[], io: Io): Promise<number> {
   if (existing !== undefined && !args.flags.has('replace')) {
     throw new ArcaError('ALREADY_EXISTS', `This device is already paired with node "${existing.node.name}" (vault "${existing.node.vault}") in ${join(home, 'device.json')}; pass --replace to pair again`)
   }
-  const name = single(args, 'name') ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64)
+  const name = single(args, 'name') ?? defaultNodeName()
   const config = await pairDevice(args.positionals[0], name, transport, { dhtHost: dhtHost(io) })
   writeDeviceConfig(home, config)
   io.out(`Paired as device "${config.device.name}" with node "${config.node.name}", vault "${config.node.vault}"`)

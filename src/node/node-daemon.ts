@@ -3,7 +3,8 @@
  * network without internet), and the admin API on DATA/control.sock. Every connection's remote key is checked
  * against the registry before a frame is read.
  */
-import { existsSync, unlinkSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
@@ -17,11 +18,21 @@ import type { NodeService } from './node-service.js'
 import { serveConnection } from './node-session.js'
 
 export const CONTROL_SOCKET = 'control.sock'
+export const WEB_TOKEN_FILE = 'web-token'
+
+/** The bearer token of the web API, created (0600) on first use. */
+function webToken(dataDir: string): string {
+  const path = join(dataDir, WEB_TOKEN_FILE)
+  if (!existsSync(path)) writeFileSync(path, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 })
+  return readFileSync(path, 'utf8').trim()
+}
 
 export interface DaemonOptions {
   listen: HostPort
   /** Join the swarm; without `bootstrap` the node runs its own DHT bootstrap on `dht`. */
   swarm?: { dht: HostPort; bootstrap?: string[] }
+  /** Serve the read-only status API over HTTP, with the bearer token of DATA/web-token. */
+  web?: HostPort
 }
 
 export interface RunningDaemon {
@@ -86,6 +97,16 @@ export async function startDaemon(service: NodeService, options: DaemonOptions):
           ;(control as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
         }),
     )
+    if (options.web !== undefined) {
+      const token = webToken(service.dataDir)
+      const web = createAdaptorServer({ fetch: createControlApp(service, { isReadOnly: true, token }).fetch })
+      await new Promise<void>((resolve, reject) => {
+        web.once('error', (err) => reject(ArcaError.ioError(`Cannot listen on ${formatHostPort(options.web!)}`, err)))
+        web.listen(options.web!.port, options.web!.host, () => resolve())
+      })
+      closers.push(() => new Promise<void>((resolve) => web.close(() => resolve())))
+      service.log('info', `Status API on http://${formatHostPort(options.web)}/v1/status (bearer token in ${join(service.dataDir, WEB_TOKEN_FILE)})`)
+    }
     return { addresses, close }
   } catch (err) {
     await close()
