@@ -4,7 +4,7 @@
  * quota refusal that leaves earlier snapshots intact.
  */
 import { createCipheriv, randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { compareTrees } from './helpers/compare-trees.js'
@@ -76,6 +76,28 @@ t.test('two devices of one vault: pair, back up, restore from the other device; 
   t.same(await compareTrees(src, join(out, src)), [], 'restored byte for byte, with metadata')
   ok(t, await desktop(['check', '--read-data']), 'check --read-data from the desktop')
 
+  // key slots are managed from any device of the vault, over the network
+  ok(t, await desktop(['key', 'add', '--label', 'desktop'], { ARCA_NEW_PASSPHRASE: 'a second passphrase for the desktop only' }), 'key add from the desktop')
+  const keys = await laptop(['key', 'list', '--json'])
+  t.same((JSON.parse(keys.stdout) as { label: string }[]).map((k) => k.label).sort(), ['desktop', 'initial'], 'the laptop sees both key slots')
+  ok(t, await laptop(['snapshots'], { ARCA_PASSPHRASE: 'a second passphrase for the desktop only' }), 'the new passphrase opens the vault')
+
+  // the node holds no plaintext: no file name, no file content, in any file of its data directory
+  const needles = ['report.docx', 'notes.txt', 'meeting notes', 'docs/deep'].map((n) => Buffer.from(n))
+  const leaks: string[] = []
+  const scan = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name)
+      if (e.isDirectory()) scan(p)
+      else if (e.isFile()) {
+        const bytes = readFileSync(p)
+        for (const n of needles) if (bytes.includes(n)) leaks.push(`${p} contains "${n}"`)
+      }
+    }
+  }
+  scan(nodeDir)
+  t.same(leaks, [], 'no file name or content in the node data directory')
+
   const devices = await runCli(['node', 'devices', '--data', nodeDir, '--json'])
   ok(t, devices, 'node devices')
   const byName = new Map((JSON.parse(devices.stdout) as { name: string; vault: string; snapshotCount: number; bytesIntroduced: number; logicalBytes: number }[]).map((d) => [d.name, d]))
@@ -99,6 +121,9 @@ t.test('two devices of one vault: pair, back up, restore from the other device; 
   t.equal(stranger.code, 7, 'an unpaired key is refused')
   await node.waitForLog(/Refused .*is not a paired device or a valid invite/)
   t.pass('the node logged the refusal')
+
+  t.equal(await node.stop('SIGTERM'), 0, 'SIGTERM stops the node cleanly')
+  t.match(node.log(), /info Stopped\n$/, 'after logging its shutdown')
 })
 
 t.test('quota: a backup over quota fails clearly, commits nothing and leaves earlier snapshots intact', async (t) => {

@@ -19,6 +19,8 @@ import type { Admission, NodeService, VaultHandle } from './node-service.js'
 
 /** A peer with more than this many request bytes unanswered ignored flow control: its connection is closed. */
 export const MAX_QUEUED_REQUEST_BYTES = 96 * 1024 * 1024
+/** How long a closing connection waits for the peer to hang up after the last frame. */
+const HANG_UP_GRACE_MS = 5000
 
 export function serveConnection(service: NodeService, stream: FrameStream, admission: Admission, peer: string): void {
   new NodeSession(service, stream, admission, peer).start()
@@ -128,7 +130,7 @@ class NodeSession {
       throw ArcaError.unauthorizedPeer('an invite connection may only send PAIR')
     }
     const device = await this.service.pair(this.admission.invite, frame.body.device, frame.body.devicePublicKey)
-    setImmediate(() => this.stream.destroy())
+    setImmediate(() => this.hangUp())
     return { type: MessageType.PAIRED, body: { vault: device.vault, device: device.name } }
   }
 
@@ -228,7 +230,17 @@ class NodeSession {
     this.send(errorFrame(requestId, e))
     this.closed = true
     this.queue = []
-    setImmediate(() => this.stream.destroy())
+    setImmediate(() => this.hangUp())
+  }
+
+  /**
+   * Closes the connection after the last frame is delivered. A hyperswarm (UDX) stream drops unsent data on
+   * destroy(), so end() first; destroy() after a grace period in case the peer never closes its side.
+   */
+  private hangUp(): void {
+    this.closed = true
+    this.stream.end()
+    setTimeout(() => this.stream.destroy(), HANG_UP_GRACE_MS).unref()
   }
 
   private onClose(): void {

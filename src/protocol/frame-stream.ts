@@ -5,6 +5,8 @@
 export interface FrameStream {
   readonly remotePublicKey: Uint8Array | null
   write(frame: Uint8Array): boolean
+  /** Closes after everything written is sent. */
+  end(): void
   destroy(err?: Error): void
   on(event: 'data', fn: (frame: Buffer) => void): unknown
   on(event: 'drain' | 'close', fn: () => void): unknown

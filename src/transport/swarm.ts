@@ -39,7 +39,9 @@ export async function startSwarmServer(options: {
   let bootstrap = options.bootstrap
   let swarmPort = port
   if (bootstrap === undefined || bootstrap.length === 0) {
-    const boot = new DHT({ port, host, ephemeral: false, firewalled: false, bootstrap: [] })
+    // bootstrapper() seeds the node's own address: with no peers to learn it from, a plain DHT node never becomes
+    // persistent, so it stores no announcements and agents find nothing
+    const boot = DHT.bootstrapper(port, host, { host })
     await boot.ready()
     closers.push(() => boot.destroy())
     bootstrap = [formatHostPort({ host, port: boot.address().port })]
