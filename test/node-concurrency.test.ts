@@ -3,7 +3,6 @@
  * between the devices is stored (and counted against the quota) once, the vault checks clean with --read-data,
  * and each device's snapshot restores identical.
  */
-import { createCipheriv } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -14,15 +13,13 @@ import { Repository } from '../src/repo/repository.js'
 import { restore } from '../src/repo/restorer.js'
 import { SealPool } from '../src/repo/seal-pool.js'
 import { compareTrees } from './helpers/compare-trees.js'
+import { pseudoRandom } from './helpers/rng.js'
 import { PASSPHRASE, tempDir, TEST_KDF } from './helpers/env.js'
 import { connectRemote, pairTestDevice, startTestNode } from './helpers/test-node.js'
 
 const MIB = 1024 * 1024
 const DEVICES = 3
 
-function pseudoRandom(seed: number, size: number): Buffer {
-  return createCipheriv('aes-256-ctr', Buffer.alloc(32, seed & 0xff), Buffer.alloc(16)).update(Buffer.alloc(size))
-}
 
 t.test('three devices back up into one vault at once', async (t) => {
   const dir = tempDir(t)

@@ -3,7 +3,6 @@
  * with SIGKILL mid-upload and restarted (the agent reconnects, sends again what the node lost, and the vault
  * checks clean), and an agent killed mid-backup (the rerun sends only what is missing).
  */
-import { createCipheriv } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -12,15 +11,13 @@ import { Repository } from '../src/repo/repository.js'
 import { backup } from '../src/repo/archiver.js'
 import { SealPool } from '../src/repo/seal-pool.js'
 import { compareTrees } from './helpers/compare-trees.js'
+import { pseudoRandom } from './helpers/rng.js'
 import { PASSPHRASE, runCli, spawnCli, tempDir, TEST_KDF, type CliResult } from './helpers/env.js'
 import { freePort, initNodeDir, startNodeProcess } from './helpers/node-process.js'
 import { connectRemote, pairTestDevice, startTestNode } from './helpers/test-node.js'
 
 const MIB = 1024 * 1024
 
-function pseudoRandom(seed: number, size: number): Buffer {
-  return createCipheriv('aes-256-ctr', Buffer.alloc(32, seed & 0xff), Buffer.alloc(16)).update(Buffer.alloc(size))
-}
 
 function makeData(root: string, files: number, sizeBytes: number): number {
   mkdirSync(root, { recursive: true })

@@ -3,17 +3,15 @@
  * a second device restoring the first one's snapshot byte for byte, spent invites, revoked and unknown keys, and
  * quota refusal that leaves earlier snapshots intact.
  */
-import { createCipheriv, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { compareTrees } from './helpers/compare-trees.js'
+import { pseudoRandom } from './helpers/rng.js'
 import { runCli, tempDir, type CliResult } from './helpers/env.js'
 import { initNodeDir, startNodeProcess } from './helpers/node-process.js'
 
-function pseudoRandom(seed: number, size: number): Buffer {
-  return createCipheriv('aes-256-ctr', Buffer.alloc(32, seed & 0xff), Buffer.alloc(16)).update(Buffer.alloc(size))
-}
 
 function makeTree(root: string, seed: number): void {
   mkdirSync(join(root, 'docs', 'deep'), { recursive: true })
