@@ -12,6 +12,7 @@ import { ArcaError, isArcaError } from '../core/errors.js'
 import { expectResponse, type ClientSession } from '../protocol/client-session.js'
 import { MAX_IDS_PER_REQUEST, MAX_OBJECTS_PER_PUT, MessageType, type Body, type Frame, type Usage, type Welcome } from '../protocol/messages.js'
 import type { Store, StoredRecord, StoreStats } from '../protocol/store.js'
+import { RateLimiter } from './rate-limiter.js'
 
 /** A PUT frame is sent once this many bytes are batched (or on the next turn of the event loop). */
 const BATCH_BYTES = 1024 * 1024
@@ -28,6 +29,8 @@ export interface RemoteStoreOptions {
   clock: Clock
   /** How long to keep trying to reconnect after a lost connection (default 120 s). */
   reconnectWindowMs?: number
+  /** Upload limit for PUT frames, in bytes per second (0 or absent: none). */
+  uploadLimitBytesPerSec?: number
   log?: (message: string) => void
 }
 
@@ -48,12 +51,16 @@ export class RemoteStore implements Store {
   private autoFlush: Promise<void> | undefined
   private failure: unknown = undefined
   private closing = false
+  private readonly limiter: RateLimiter | undefined
   reconnects = 0
 
   private constructor(
     private readonly connector: () => Promise<ClientSession>,
     private readonly options: RemoteStoreOptions,
-  ) {}
+  ) {
+    const limit = options.uploadLimitBytesPerSec ?? 0
+    this.limiter = limit > 0 ? new RateLimiter(limit, options.clock) : undefined
+  }
 
   /** Connects once (failing fast if the node cannot be reached) and returns the store. */
   static async connect(connector: () => Promise<ClientSession>, options: RemoteStoreOptions): Promise<RemoteStore> {
@@ -183,7 +190,8 @@ export class RemoteStore implements Store {
     this.batch = []
     this.batchBytes = 0
     this.batchWaiters = []
-    const sent = this.call({ type: MessageType.PUT, body: entries.map((e) => ({ id: e.id, envelope: e.envelope })) })
+    const body = { type: MessageType.PUT, body: entries.map((e) => ({ id: e.id, envelope: e.envelope })) } as const
+    const sent = this.limiter === undefined ? this.call(body) : this.limiter.take(entries.reduce((n, e) => n + e.envelope.length, 0)).then(() => this.call(body))
     const tracked = sent.then(
       () => {
         for (const w of waiters) w.resolve()

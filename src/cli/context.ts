@@ -10,6 +10,7 @@ import { LocalStore } from '../node/local-store.js'
 import type { Store } from '../protocol/store.js'
 import { Repository, type Credentials } from '../repo/repository.js'
 import { SealPool } from '../repo/seal-pool.js'
+import type { Plan } from '../agent/agent-config.js'
 import { arcaHome, readDeviceConfig } from '../agent/device-config.js'
 import { connectToNode } from '../agent/node-connector.js'
 import { deviceKeyPair } from '../agent/pairing.js'
@@ -67,14 +68,14 @@ export function storeLabel(args: ParsedArgs, io: Io): string {
 }
 
 /** Connects to the node this device is paired with (ARCA_HOME/device.json). */
-export async function openRemoteStore(io: Io): Promise<RemoteStore> {
+export async function openRemoteStore(io: Io, options: { uploadLimitBytesPerSec?: number } = {}): Promise<RemoteStore> {
   const cfg = readDeviceConfig(arcaHome(io.env))
   if (cfg === undefined) repoDir(parseArgs('', [], {}), io)
   const node = cfg!.node
   const keyPair = deviceKeyPair(cfg!)
   const target = { publicKey: Buffer.from(node.publicKey, 'hex'), addresses: node.addresses, bootstrap: node.bootstrap, transport: node.transport }
   const connect = (): Promise<ClientSession> => connectToNode(keyPair, target, { dhtHost: dhtHost(io) })
-  return RemoteStore.connect(connect, { clock: io.clock, log: (m) => io.err(`arca: ${m}`) })
+  return RemoteStore.connect(connect, { clock: io.clock, log: (m) => io.err(`arca: ${m}`), uploadLimitBytesPerSec: options.uploadLimitBytesPerSec })
 }
 
 /** ARCA_DHT_HOST: the address this process's DHT nodes bind to (default all interfaces; tests use 127.0.0.1). */
@@ -133,5 +134,26 @@ export async function withPool<T>(repo: Repository, fn: (pool: SealPool) => Prom
     return await fn(pool)
   } finally {
     await pool.close()
+  }
+}
+
+/** Opens what a plan backs up into (its --repo directory or the paired node), with the vault and a seal pool. */
+export async function withPlanTarget<T>(plan: Plan, args: ParsedArgs, io: Io, fn: (repo: Repository, pool: SealPool, destination: string) => Promise<T>): Promise<T> {
+  const store = plan.repo !== undefined
+    ? await LocalStore.open(plan.repo, { log: (m) => io.err(`arca: ${m}`) })
+    : await openRemoteStore(io, { uploadLimitBytesPerSec: plan.uploadLimitBytesPerSec })
+  const destination = plan.repo ?? storeLabel(args, io)
+  let hasFailed = false
+  try {
+    const repo = await Repository.open(store, credentials(args, io))
+    return await withPool(repo, (pool) => fn(repo, pool, destination))
+  } catch (err) {
+    hasFailed = true
+    throw err
+  } finally {
+    // after a failure, closing (which flushes what was uploaded) must not hide the failure
+    await store.close().catch((err) => {
+      if (!hasFailed) throw err
+    })
   }
 }

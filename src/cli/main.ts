@@ -6,7 +6,9 @@ import { pathToFileURL } from 'node:url'
 import { realpathSync } from 'node:fs'
 import { ArcaError, EXIT_CODES } from '../core/errors.js'
 import { backupCommand, checkCommand, forgetCommand, lsCommand, restoreCommand, snapshotsCommand } from './commands-data.js'
+import { agentCommand } from './commands-agent.js'
 import { nodeCommand, pairCommand } from './commands-node.js'
+import { planCommand, reportCommand, runCommand } from './commands-plan.js'
 import { initCommand, keyCommand, repairCommand } from './commands-vault.js'
 import { defaultIo, type Io } from './context.js'
 
@@ -25,7 +27,11 @@ ARCA_PASSPHRASE or --passphrase-file FILE):
   repair                       rebuild the index from the pack files
   pair INVITE [--name DEVICE] [--transport auto|tcp|swarm] [--replace]
                                pair this device with a storage node (config in ARCA_HOME, ~/.config/arca)
-  node init|start|invite|devices|vaults|revoke|quota --data DIR
+  plan add|edit|list|remove    backup plans with schedules ("arca plan help")
+  run PLAN [--json]            run a plan now, with its report
+  report last|list [--plan P] [--json]
+  agent start                  run the plans on their schedules (foreground; stops on SIGTERM)
+  node init|start|invite|devices|vaults|revoke|quota [--data DIR]
                                run and administer a storage node ("arca node help")`
 
 export async function main(argv: string[], io: Io = defaultIo, signal?: AbortSignal): Promise<number> {
@@ -43,6 +49,10 @@ export async function main(argv: string[], io: Io = defaultIo, signal?: AbortSig
       case 'repair': return await repairCommand(rest, io)
       case 'node': return await nodeCommand(rest, io, signal)
       case 'pair': return await pairCommand(rest, io)
+      case 'plan': return await planCommand(rest, io)
+      case 'run': return await runCommand(rest, io, signal)
+      case 'report': return await reportCommand(rest, io)
+      case 'agent': return await agentCommand(rest, io, signal)
       case undefined: case 'help': case '--help': case '-h':
         io.out(USAGE)
         return command === undefined ? 2 : 0

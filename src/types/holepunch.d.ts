@@ -38,6 +38,8 @@ declare module 'hyperdht' {
     port?: number
     firewalled?: boolean
     ephemeral?: boolean
+    /** Fall back to a random port when `port` is taken (default true). */
+    anyPort?: boolean
   }
   export default class DHT {
     constructor(options?: DhtOptions)
