@@ -240,6 +240,8 @@ function layerViolations(graph: Graph): string[] {
       for (const [target, chain] of reach(graph, file)) {
         if (['node', 'cli'].includes(layerOf(target))) out.push(`${chain.join(' -> ')}: agent/ must not reach ${layerOf(target)}/`)
       }
+    } else if (layer === 'mail') {
+      direct(file, ['core', 'mail'], () => true, 'mail/ imports only core/ and packages')
     } else if (layer === 'schedule') {
       direct(file, ['core', 'schedule'], (p) => !p.startsWith('node:'), 'schedule/ imports only core/ and packages (no node: builtins)')
     } else if (layer === 'core') {
@@ -353,14 +355,19 @@ t.test('layerViolations reports each rule on a graph that breaks it', async (t) 
     'schedule/next-run.ts': ['agent/pair.ts', 'core/clock.ts', 'schedule/cron.ts'],
     'schedule/cron.ts': [],
     'core/clock.ts': [],
-  }, { 'schedule/cron.ts': ['node:timers', 'some-package'] }))
+    'mail/report-mail.ts': ['agent/run-report.ts', 'core/clock.ts', 'mail/mail-doc.ts'],
+    'mail/mail-doc.ts': [],
+    'mail/mailer.ts': [],
+    'agent/run-report.ts': [],
+  }, { 'schedule/cron.ts': ['node:timers', 'some-package'], 'mail/mailer.ts': ['nodemailer', 'node:fs'] }))
   t.same(roles, [
     'agent/remote.ts -> node/service.ts: agent/ must not reach node/',
+    'mail/report-mail.ts imports agent/run-report.ts: mail/ imports only core/ and packages',
     'node/daemon.ts -> agent/pair.ts: node/ must not reach agent/',
     'schedule/cron.ts imports package "node:timers": schedule/ imports only core/ and packages (no node: builtins)',
     'schedule/next-run.ts imports agent/pair.ts: schedule/ imports only core/ and packages (no node: builtins)',
     'transport/tcp.ts imports repo/tree.ts: transport/ imports only core/, protocol/ and packages',
-  ], 'agent/, transport/ and schedule/ rules')
+  ], 'agent/, mail/, transport/ and schedule/ rules')
   const worker = graphOf({ 'node/pool.ts': [], 'dedup/seal.ts': [] })
   worker.get('node/pool.ts')!.workers.push('dedup/seal.ts')
   t.same(layerViolations(worker), ['node/pool.ts -> dedup/seal.ts: node/ must not reach dedup/'], 'a worker script counts')

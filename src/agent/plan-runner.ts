@@ -14,13 +14,20 @@ import type { Plan } from './agent-config.js'
 import { planState, readAgentState, saveReport, writeAgentState } from './agent-state.js'
 import { buildReport, type ReportEntry, type RunReport, type RunTrigger } from './run-report.js'
 
+export interface NodeLink {
+  reportRun(report: RunReport): Promise<void>
+}
+
 export interface RunContext {
   home: string
   clock: Clock
   timeZone: string
   deviceName: string
-  /** Opens the plan's vault (store, repository, seal pool), runs `fn`, closes everything. */
-  withTarget<T>(plan: Plan, fn: (repo: Repository, pool: SealPool, destination: string) => Promise<T>): Promise<T>
+  /**
+   * Opens the plan's vault (store, repository, seal pool), runs `fn`, closes everything. `node` is there when the
+   * vault is on a node: the run's outcome is reported to it (for its missed-backup alerts).
+   */
+  withTarget<T>(plan: Plan, fn: (repo: Repository, pool: SealPool, destination: string, node?: NodeLink) => Promise<T>): Promise<T>
   onProgress?: (plan: string, p: BackupProgress) => void
   onReport?: (report: RunReport) => Promise<void>
   log?: (message: string) => void
@@ -62,10 +69,23 @@ export async function runPlan(plan: Plan, trigger: RunTrigger, ctx: RunContext, 
   const warnings: ReportEntry[] = []
   let warningCount = 0
   ctx.log?.(`Plan "${plan.name}": ${trigger} run started (${mode})`)
+  let node: NodeLink | undefined
+  let report: RunReport | undefined
+  const makeReport = (): RunReport => {
+    const isCutShort = cutReason !== undefined && result === undefined
+    return buildReport({
+      plan: plan.name, device: ctx.deviceName, destination, trigger, mode, startedAt, finishedAt: clock.now(),
+      modeUsed: result?.mode, snapshotId: result?.snapshot.idHex, stats: result?.stats,
+      warnings, warningCount: result !== undefined ? Math.max(warningCount, result.snapshot.body.warningCount) : warningCount,
+      error: isCutShort ? cutReason : error, isCutShort,
+    })
+  }
   try {
-    result = await ctx.withTarget(plan, (repo, pool, dest) => {
+    result = await ctx.withTarget(plan, async (repo, pool, dest, link) => {
       destination = dest
-      return backup(repo, {
+      node = link
+      try {
+        return await backup(repo, {
         plan: plan.name, paths: plan.paths, mode, excludes: plan.exclude, includes: plan.include, deviceName: ctx.deviceName,
         clock, pool, signal: abort.signal, skipPaths: plan.repo !== undefined ? [plan.repo] : [],
         onProgress: (p) => ctx.onProgress?.(plan.name, p),
@@ -73,21 +93,25 @@ export async function runPlan(plan: Plan, trigger: RunTrigger, ctx: RunContext, 
           warningCount++
           if (warnings.length < 100) warnings.push(w)
         },
-      })
+        })
+      } catch (err) {
+        error = isArcaError(err) ? err.message : `unexpected error: ${(err as Error).message ?? String(err)}`
+        throw err
+      } finally {
+        // told to the node while the connection is open; a failure to tell it must not change the run's outcome
+        report = makeReport()
+        await node?.reportRun(report).catch((e: Error) => ctx.log?.(`Plan "${plan.name}": telling the node failed: ${e.message}`))
+      }
     })
   } catch (err) {
-    error = isArcaError(err) ? err.message : `unexpected error: ${(err as Error).message ?? String(err)}`
+    error ??= isArcaError(err) ? err.message : `unexpected error: ${(err as Error).message ?? String(err)}`
+    // a failure to open or close the vault comes after the report was made: make it again with that error
+    if (result === undefined || report === undefined) report = undefined
   } finally {
     clearTimeout(windowTimer)
     options.signal?.removeEventListener('abort', onExternalAbort)
   }
-  const isCutShort = cutReason !== undefined && result === undefined
-  const report = buildReport({
-    plan: plan.name, device: ctx.deviceName, destination, trigger, mode, startedAt, finishedAt: clock.now(),
-    modeUsed: result?.mode, snapshotId: result?.snapshot.idHex, stats: result?.stats,
-    warnings, warningCount: result !== undefined ? Math.max(warningCount, result.snapshot.body.warningCount) : warningCount,
-    error: isCutShort ? cutReason : error, isCutShort,
-  })
+  report ??= makeReport()
 
   const fresh = readAgentState(ctx.home)
   const fps = planState(fresh, plan.name)

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from '../core/clock.js'
 import { ArcaError, isArcaError } from '../core/errors.js'
 import { expectResponse, type ClientSession } from '../protocol/client-session.js'
-import { MAX_IDS_PER_REQUEST, MAX_OBJECTS_PER_PUT, MessageType, type Body, type Frame, type Usage, type Welcome } from '../protocol/messages.js'
+import { MAX_IDS_PER_REQUEST, MAX_OBJECTS_PER_PUT, MessageType, type Body, type Frame, type PlanRegistrations, type RunSummary, type Usage, type Welcome } from '../protocol/messages.js'
 import type { Store, StoredRecord, StoreStats } from '../protocol/store.js'
 import { RateLimiter } from './rate-limiter.js'
 
@@ -18,6 +18,7 @@ import { RateLimiter } from './rate-limiter.js'
 const BATCH_BYTES = 1024 * 1024
 /** Ask the node to flush once this many put bytes are held for a possible replay. */
 const RETAIN_FLUSH_BYTES = 24 * 1024 * 1024
+const MAX_RECONNECT_ATTEMPTS = 60
 
 interface PutEntry {
   id: Uint8Array
@@ -154,6 +155,16 @@ export class RemoteStore implements Store {
     await this.call({ type: MessageType.REMOVE_SNAPSHOT, body: id })
   }
 
+  /** Tells the node this device's plan schedules (for missed-backup alerts); replaces what it registered before. */
+  async registerPlans(registrations: PlanRegistrations): Promise<void> {
+    await this.call({ type: MessageType.REGISTER_PLANS, body: registrations })
+  }
+
+  /** Tells the node how a run ended (outcome, times, counts; no paths). */
+  async reportRun(summary: RunSummary): Promise<void> {
+    await this.call({ type: MessageType.RUN_REPORT, body: summary })
+  }
+
   async usage(): Promise<Usage> {
     return expectResponse(await this.call({ type: MessageType.USAGE, body: null }), MessageType.USAGE_RESULT, 'node')
   }
@@ -251,7 +262,8 @@ export class RemoteStore implements Store {
     let delayMs = 100
     let lastError: unknown
     this.options.log?.('Connection to the node lost; reconnecting')
-    while (clock.now() < deadline) {
+    // bounded by attempts as well as by time, so a clock that does not move (tests) cannot loop forever
+    for (let attempt = 0; attempt < MAX_RECONNECT_ATTEMPTS && clock.now() < deadline; attempt++) {
       try {
         const session = await this.connector()
         const restarted = this.bootId !== undefined && Buffer.compare(session.welcome.bootId, this.bootId) !== 0

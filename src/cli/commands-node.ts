@@ -29,7 +29,8 @@ const NODE_USAGE = `Usage: arca node COMMAND [--data DIR] [options]
   devices [--json]                                    list paired devices and their usage
   vaults [--json]                                     list vaults, usage and quotas
   revoke DEVICE [--vault NAME]                        revoke a device (name or key prefix)
-  quota --vault NAME SIZE                             set a vault's quota (SIZE "unlimited" for none)`
+  quota --vault NAME SIZE                             set a vault's quota (SIZE "unlimited" for none)
+  alerts [--all] [--json]                             devices that missed their backup or reported a failure`
 
 /** --data, else ARCA_NODE_DATA, else ~/.local/share/arca/node (the embedded default). */
 function dataDir(args: ParsedArgs, io: Io): string {
@@ -109,6 +110,20 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
       io.out(`Revoked device "${d.name}" of vault "${d.vault}" (key ${d.publicKey.slice(0, 16)}); its connections are refused from now on`)
       return 0
     }
+    case 'alerts': {
+      const args = parseArgs('node alerts', rest, { data: { value: true }, all: {}, json: {} })
+      noPositionals(args, 'node alerts')
+      const alerts = await withNodeAdmin(dataDir(args, io), io, (admin) => admin.alerts(args.flags.has('all')))
+      if (args.flags.has('json')) io.out(JSON.stringify(alerts))
+      else {
+        if (alerts.length === 0) io.out(args.flags.has('all') ? 'No alerts ever' : 'No open alerts: every device with a schedule backed up on time')
+        for (const a of alerts) {
+          const what = a.kind === 'missed' ? `missed "${a.plan}" due ${time(a.expectedAt)} (equipment off or no connection?)` : `backup "${a.plan}" failed at ${time(a.expectedAt)}`
+          io.out(`${time(a.openedAt)}  ${a.closedAt === undefined ? 'OPEN  ' : 'closed'}  ${a.deviceName} (vault ${a.vault}): ${what}${a.lastSuccessAt !== undefined ? `; last success ${time(a.lastSuccessAt)}` : ''}`)
+        }
+      }
+      return 0
+    }
     case 'quota': {
       const args = parseArgs('node quota', rest, { data: { value: true }, vault: { value: true } })
       const vault = single(args, 'vault')
@@ -141,7 +156,8 @@ async function startCommand(argv: string[], io: Io, signal?: AbortSignal): Promi
   const bootstrap = all(args, 'bootstrap')
   for (const b of bootstrap) parseHostPort(b, '--bootstrap')
   const dhtText = single(args, 'dht')
-  const dht = dhtText !== undefined ? parseHostPort(dhtText, '--dht') : { host: dhtHost(io) ?? (listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host), port: DEFAULT_DHT_PORT }
+  // the DHT binds where TCP listens: on 0.0.0.0 it is reachable from the LAN and invites name a LAN address
+  const dht = dhtText !== undefined ? parseHostPort(dhtText, '--dht') : { host: dhtHost(io) ?? listen.host, port: DEFAULT_DHT_PORT }
   const log = (level: string, message: string): void => io.out(`${new Date(io.clock.now()).toISOString()} ${level} ${message}`)
   if (!existsSync(join(dir, NODE_MARKER))) {
     const { publicKey } = await initNode(dir, defaultNodeName())

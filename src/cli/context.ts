@@ -10,7 +10,12 @@ import { LocalStore } from '../node/local-store.js'
 import type { Store } from '../protocol/store.js'
 import { Repository, type Credentials } from '../repo/repository.js'
 import { SealPool } from '../repo/seal-pool.js'
-import type { Plan } from '../agent/agent-config.js'
+import { readAgentConfig, type Plan } from '../agent/agent-config.js'
+import type { NodeLink } from '../agent/plan-runner.js'
+import type { RunReport } from '../agent/run-report.js'
+import type { RunSummary } from '../protocol/messages.js'
+import { planId } from '../repo/snapshot.js'
+import { formatSchedule } from '../schedule/index.js'
 import { arcaHome, readDeviceConfig } from '../agent/device-config.js'
 import { connectToNode } from '../agent/node-connector.js'
 import { deviceKeyPair } from '../agent/pairing.js'
@@ -138,7 +143,7 @@ export async function withPool<T>(repo: Repository, fn: (pool: SealPool) => Prom
 }
 
 /** Opens what a plan backs up into (its --repo directory or the paired node), with the vault and a seal pool. */
-export async function withPlanTarget<T>(plan: Plan, args: ParsedArgs, io: Io, fn: (repo: Repository, pool: SealPool, destination: string) => Promise<T>): Promise<T> {
+export async function withPlanTarget<T>(plan: Plan, args: ParsedArgs, io: Io, fn: (repo: Repository, pool: SealPool, destination: string, node?: NodeLink) => Promise<T>): Promise<T> {
   const store = plan.repo !== undefined
     ? await LocalStore.open(plan.repo, { log: (m) => io.err(`arca: ${m}`) })
     : await openRemoteStore(io, { uploadLimitBytesPerSec: plan.uploadLimitBytesPerSec })
@@ -146,7 +151,12 @@ export async function withPlanTarget<T>(plan: Plan, args: ParsedArgs, io: Io, fn
   let hasFailed = false
   try {
     const repo = await Repository.open(store, credentials(args, io))
-    return await withPool(repo, (pool) => fn(repo, pool, destination))
+    let node: NodeLink | undefined
+    if (store instanceof RemoteStore) {
+      await registerPlans(store, repo, io).catch((err: Error) => io.err(`arca: registering the plan schedules with the node failed: ${err.message}`))
+      node = { reportRun: (report) => store.reportRun(runSummary(report, planId(repo.keys, plan.name))) }
+    }
+    return await withPool(repo, (pool) => fn(repo, pool, destination, node))
   } catch (err) {
     hasFailed = true
     throw err
@@ -155,5 +165,22 @@ export async function withPlanTarget<T>(plan: Plan, args: ParsedArgs, io: Io, fn
     await store.close().catch((err) => {
       if (!hasFailed) throw err
     })
+  }
+}
+
+/** Registers with the node the schedules of every plan that backs up to it (never their paths). */
+export async function registerPlans(store: RemoteStore, repo: Repository, io: Io): Promise<void> {
+  const config = readAgentConfig(arcaHome(io.env))
+  const plans = config.plans.filter((p) => p.repo === undefined)
+  await store.registerPlans({
+    timeZone: config.timeZone,
+    plans: plans.map((p) => ({ planId: planId(repo.keys, p.name), name: p.name, schedule: formatSchedule(p.schedule) })),
+  })
+}
+
+function runSummary(r: RunReport, id: Uint8Array): RunSummary {
+  return {
+    planId: id, outcome: r.outcome, startedAt: r.startedAt, finishedAt: r.finishedAt, filesNew: r.files.new, filesChanged: r.files.changed,
+    bytesRead: r.bytes.read, bytesNew: r.bytes.new, bytesStored: r.bytes.stored, warningCount: r.warningCount,
   }
 }

@@ -5,6 +5,7 @@
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { ArcaError, ERROR_CODES, type ErrorCode } from '../core/errors.js'
+import type { AlertRecord } from '../node/alert-monitor.js'
 import type { DeviceRecord, VaultRecord } from '../node/node-registry.js'
 import { CONTROL_SOCKET, isSocketAlive } from '../node/node-daemon.js'
 import { NodeService, type DeviceView, type VaultView } from '../node/node-service.js'
@@ -17,6 +18,7 @@ export interface NodeAdmin {
   listVaults(): Promise<VaultView[]>
   revoke(ref: string, vault?: string): Promise<DeviceRecord>
   setQuota(vault: string, quotaBytes: number): Promise<VaultRecord>
+  alerts(includeClosed: boolean): Promise<AlertRecord[]>
 }
 
 export async function withNodeAdmin<T>(dataDir: string, io: Io, fn: (admin: NodeAdmin) => Promise<T>): Promise<T> {
@@ -31,6 +33,7 @@ export async function withNodeAdmin<T>(dataDir: string, io: Io, fn: (admin: Node
       listVaults: () => service.listVaults(),
       revoke: (ref, vault) => service.revoke(ref, vault),
       setQuota: (vault, q) => service.setQuota(vault, q),
+      alerts: (all) => service.alerts.alerts(all),
     })
   } finally {
     await service.close()
@@ -70,5 +73,6 @@ function httpAdmin(socketPath: string): NodeAdmin {
     listVaults: () => call('GET', '/v1/vaults'),
     revoke: (ref, vault) => call('POST', '/v1/revoke', { ref, vault }),
     setQuota: (vault, quotaBytes) => call('POST', '/v1/quota', { vault, quotaBytes }),
+    alerts: (all) => call('GET', `/v1/alerts${all ? '?all=1' : ''}`),
   }
 }

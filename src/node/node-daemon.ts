@@ -6,12 +6,11 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
-import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { createAdaptorServer } from '@hono/node-server'
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
 import { ArcaError } from '../core/errors.js'
-import { formatHostPort, listenNoiseTcp, type HostPort } from '../transport/noise-tcp.js'
+import { advertisedAddresses, formatHostPort, listenNoiseTcp, type HostPort } from '../transport/noise-tcp.js'
 import { startSwarmServer, type SwarmServer } from '../transport/swarm.js'
 import { createControlApp } from './control-api.js'
 import type { NodeService } from './node-service.js'
@@ -33,6 +32,8 @@ export interface DaemonOptions {
   swarm?: { dht: HostPort; bootstrap?: string[] }
   /** Serve the read-only status API over HTTP, with the bearer token of DATA/web-token. */
   web?: HostPort
+  /** How often overdue backups are looked for (default one minute). */
+  alertCheckMs?: number
 }
 
 export interface RunningDaemon {
@@ -69,7 +70,7 @@ export async function startDaemon(service: NodeService, options: DaemonOptions):
     }
     const tcp = await listenNoiseTcp(options.listen, service.keyPair, (s) => onStream(s, `tcp ${(s.rawStream as unknown as { remoteAddress?: string }).remoteAddress ?? '?'}`), (m) => service.log('warn', m))
     closers.push(() => tcp.close())
-    const addresses = advertisedAddresses(tcp.address)
+    const addresses = advertisedAddresses(tcp.address).map(formatHostPort)
     service.log('info', `Listening on ${formatHostPort(tcp.address)} (TCP + Noise), node key ${service.publicKeyHex}`)
 
     let swarm: SwarmServer | undefined
@@ -107,21 +108,19 @@ export async function startDaemon(service: NodeService, options: DaemonOptions):
       closers.push(() => new Promise<void>((resolve) => web.close(() => resolve())))
       service.log('info', `Status API on http://${formatHostPort(options.web)}/v1/status (bearer token in ${join(service.dataDir, WEB_TOKEN_FILE)})`)
     }
+    // missed-backup alerts: checked every minute, and once now
+    const checkAlerts = (): void => {
+      service.alerts.check().catch((err: Error) => service.log('error', `Checking for missed backups failed: ${err.message}`))
+    }
+    const alertTimer = setInterval(checkAlerts, options.alertCheckMs ?? 60_000)
+    alertTimer.unref()
+    checkAlerts()
+    closers.push(async () => clearInterval(alertTimer))
     return { addresses, close }
   } catch (err) {
     await close()
     throw err
   }
-}
-
-/** The addresses to put in invites: the listen address, or every non-internal IPv4 address for 0.0.0.0. */
-function advertisedAddresses(bound: HostPort): string[] {
-  if (bound.host !== '0.0.0.0' && bound.host !== '::') return [formatHostPort(bound)]
-  const out: string[] = []
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(formatHostPort({ host: a.address, port: bound.port }))
-  }
-  return out.length > 0 ? out : [formatHostPort({ host: '127.0.0.1', port: bound.port })]
 }
 
 export function isSocketAlive(path: string): Promise<boolean> {

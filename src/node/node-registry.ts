@@ -146,6 +146,15 @@ export class NodeRegistry {
     await this.db.put(`setting:${name}`, JSON.stringify(value))
   }
 
+  async deleteSetting(name: string): Promise<void> {
+    await this.db.del(`setting:${name}`)
+  }
+
+  /** Every setting whose name starts with `prefix`. */
+  async settings<T>(prefix: string): Promise<T[]> {
+    return this.list<T>(`setting:${prefix}`)
+  }
+
   private async read<T>(key: string): Promise<T | undefined> {
     const raw = await this.db.get(key)
     return raw === undefined ? undefined : (JSON.parse(raw) as T)

@@ -12,6 +12,7 @@ import type { Clock } from '../core/clock.js'
 import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import { encodeInvite } from '../protocol/invite.js'
+import { AlertMonitor, type AlertEvent } from './alert-monitor.js'
 import { LocalStore } from './local-store.js'
 import { checkName, DEVICE_NAME_PATTERN, NodeRegistry, type DeviceRecord, type InviteRecord, type VaultRecord } from './node-registry.js'
 
@@ -72,6 +73,9 @@ export class NodeService {
   addresses: string[] = []
   bootstrap: string[] = []
   private deviceWrites: Promise<void> = Promise.resolve()
+  /** Missed-backup alerts; notifications go to `onAlert` (the daemon mails them). */
+  readonly alerts: AlertMonitor
+  onAlert: (event: AlertEvent) => Promise<void> = async () => {}
 
   private constructor(
     readonly dataDir: string,
@@ -80,12 +84,27 @@ export class NodeService {
     readonly registry: NodeRegistry,
     readonly clock: Clock,
     readonly log: Log,
-  ) {}
+    alertMarginMs?: number,
+  ) {
+    this.alerts = new AlertMonitor(registry, clock, (event) => this.notifyAlert(event), alertMarginMs)
+  }
 
-  static async open(dataDir: string, clock: Clock, log: Log): Promise<NodeService> {
+  private async notifyAlert(event: AlertEvent): Promise<void> {
+    const a = event.alert
+    if (event.type === 'alert') {
+      this.log('warn', `ALERT: device "${a.deviceName}" (vault "${a.vault}") ${a.kind === 'missed' ? `missed its backup "${a.plan}" due ${new Date(a.expectedAt).toISOString()}` : `reported a failed backup "${a.plan}"`}`)
+    } else this.log('info', `Recovered: device "${a.deviceName}" (vault "${a.vault}") backed up "${a.plan}" again`)
+    try {
+      await this.onAlert(event)
+    } catch (err) {
+      this.log('error', `Alert notification failed: ${(err as Error).message}`)
+    }
+  }
+
+  static async open(dataDir: string, clock: Clock, log: Log, options: { alertMarginMs?: number } = {}): Promise<NodeService> {
     const { keyPair, name } = readIdentity(dataDir)
     const registry = await NodeRegistry.open(join(dataDir, 'registry'))
-    const service = new NodeService(dataDir, keyPair, name, registry, clock, log)
+    const service = new NodeService(dataDir, keyPair, name, registry, clock, log, options.alertMarginMs)
     service.addresses = (await registry.setting<string[]>('addresses')) ?? []
     service.bootstrap = (await registry.setting<string[]>('bootstrap')) ?? []
     return service

@@ -173,12 +173,20 @@ class NodeSession {
           d.snapshotCount++
         })
         this.service.log('info', `${this.who}: committed snapshot ${toHex(frame.body.id).slice(0, 16)} (${header.fileCount} files)`)
+        await this.service.alerts.snapshotArrived(device, header.planId, this.service.clock.now())
         return ok()
       }
       case MessageType.LIST_SNAPSHOTS:
         return { type: MessageType.RECORDS, body: await store.listSnapshots() }
       case MessageType.REMOVE_SNAPSHOT:
         await store.removeSnapshot(frame.body)
+        return ok()
+      case MessageType.REGISTER_PLANS:
+        await this.service.alerts.register(device, frame.body)
+        this.service.log('info', `${this.who}: registered ${frame.body.plans.length} plan schedules (${frame.body.timeZone})`)
+        return ok()
+      case MessageType.RUN_REPORT:
+        await this.service.alerts.runReported(device, frame.body)
         return ok()
       case MessageType.USAGE: {
         const stats = await store.stats()

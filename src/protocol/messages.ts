@@ -26,6 +26,8 @@ export const MAX_RECORDS = 1_000_000
 export const MAX_RECORD_BYTES = 1024 * 1024
 export const MAX_NAME_BYTES = 128
 export const MAX_MESSAGE_BYTES = 4096
+/** Plans one device may register. */
+export const MAX_PLANS = 64
 
 export enum MessageType {
   HELLO = 1,
@@ -45,6 +47,8 @@ export enum MessageType {
   REMOVE_SNAPSHOT = 21,
   USAGE = 22,
   PAIR = 23,
+  REGISTER_PLANS = 24,
+  RUN_REPORT = 25,
   // responses
   OK = 64,
   ERROR = 65,
@@ -102,6 +106,36 @@ export interface Paired {
   device: string
 }
 
+/** A plan as the node may know it: for missed-backup alerts. Never its paths. */
+export interface PlanRegistration {
+  /** The opaque plan id of its snapshot headers (16 bytes). */
+  planId: Uint8Array
+  name: string
+  /** Canonical schedule text (`daily@22:00`, ...). */
+  schedule: string
+}
+
+export interface PlanRegistrations {
+  timeZone: string
+  plans: PlanRegistration[]
+}
+
+export const RUN_OUTCOMES = ['success', 'warnings', 'failed', 'cut-short'] as const
+
+/** What the node learns of a run: outcome, times and counts; no path, no message text. */
+export interface RunSummary {
+  planId: Uint8Array
+  outcome: (typeof RUN_OUTCOMES)[number]
+  startedAt: number
+  finishedAt: number
+  filesNew: number
+  filesChanged: number
+  bytesRead: number
+  bytesNew: number
+  bytesStored: number
+  warningCount: number
+}
+
 export interface WireError {
   code: number
   message: string
@@ -124,6 +158,8 @@ export type Body =
   | { type: MessageType.REMOVE_SNAPSHOT; body: Uint8Array }
   | { type: MessageType.USAGE; body: null }
   | { type: MessageType.PAIR; body: Pair }
+  | { type: MessageType.REGISTER_PLANS; body: PlanRegistrations }
+  | { type: MessageType.RUN_REPORT; body: RunSummary }
   | { type: MessageType.OK; body: null }
   | { type: MessageType.ERROR; body: WireError }
   | { type: MessageType.CONFIG; body: Uint8Array | null }
@@ -240,6 +276,31 @@ function struct<T>(fields: { [K in keyof T]: Codec<T[K]> }): Codec<T> {
 
 const empty: Codec<null> = { preencode: () => {}, encode: () => {}, decode: () => null }
 
+const planId16: Codec<Uint8Array> = {
+  preencode: (s, v) => {
+    if (v.length !== 16) throw new Error(`Programmer error: a plan id must be 16 bytes, received ${v.length}`)
+    s.end += 16
+  },
+  encode: (s, v) => {
+    s.buffer!.set(v, s.start)
+    s.start += 16
+  },
+  decode: (s) => {
+    if (s.end - s.start < 16) fail('plan id runs past the end of the frame')
+    return s.buffer!.subarray(s.start, (s.start += 16))
+  },
+}
+
+const outcomeCodec: Codec<RunSummary['outcome']> = {
+  preencode: (s, v) => c.uint.preencode(s, RUN_OUTCOMES.indexOf(v)),
+  encode: (s, v) => c.uint.encode(s, RUN_OUTCOMES.indexOf(v)),
+  decode: (s) => {
+    const n = uintCodec.decode(s)
+    if (n >= RUN_OUTCOMES.length) fail(`unknown run outcome ${n}`)
+    return RUN_OUTCOMES[n]
+  },
+}
+
 const record = boundedBytes('record', MAX_RECORD_BYTES)
 const idRecord = struct<IdRecord>({ id: id32, record })
 const name = boundedString('name', MAX_NAME_BYTES)
@@ -314,6 +375,22 @@ const CODECS: { [K in MessageType]: Codec<Extract<Body, { type: K }>['body']> } 
   [MessageType.REMOVE_SNAPSHOT]: id32,
   [MessageType.USAGE]: empty,
   [MessageType.PAIR]: struct<Pair>({ device: name, devicePublicKey: id32 }),
+  [MessageType.REGISTER_PLANS]: struct<PlanRegistrations>({
+    timeZone: boundedString('time zone', 64),
+    plans: boundedArray('plan list', MAX_PLANS, struct<PlanRegistration>({ planId: planId16, name, schedule: boundedString('schedule', 256) })),
+  }),
+  [MessageType.RUN_REPORT]: struct<RunSummary>({
+    planId: planId16,
+    outcome: outcomeCodec,
+    startedAt: uintCodec,
+    finishedAt: uintCodec,
+    filesNew: uintCodec,
+    filesChanged: uintCodec,
+    bytesRead: uintCodec,
+    bytesNew: uintCodec,
+    bytesStored: uintCodec,
+    warningCount: uintCodec,
+  }),
   [MessageType.OK]: empty,
   [MessageType.ERROR]: struct<WireError>({ code: uintCodec, message: boundedString('error message', MAX_MESSAGE_BYTES) }),
   [MessageType.CONFIG]: optionalRecord,
@@ -334,7 +411,7 @@ export const REQUEST_TYPES: ReadonlySet<MessageType> = new Set([
   MessageType.READ_CONFIG, MessageType.WRITE_CONFIG, MessageType.LIST_KEY_SLOTS, MessageType.PUT_KEY_SLOT,
   MessageType.REMOVE_KEY_SLOT, MessageType.MISSING, MessageType.PUT, MessageType.GET, MessageType.FLUSH,
   MessageType.COMMIT_SNAPSHOT, MessageType.LIST_SNAPSHOTS, MessageType.REMOVE_SNAPSHOT, MessageType.USAGE,
-  MessageType.PAIR,
+  MessageType.PAIR, MessageType.REGISTER_PLANS, MessageType.RUN_REPORT,
 ])
 
 export const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set([
