@@ -20,7 +20,7 @@ import { ArcaError, isArcaError, WIRE_CODES, type ErrorCode } from '../src/core/
 import { toHex } from '../src/core/hex.js'
 import { decodeInvite, encodeInvite, INVITE_PREFIX, type Invite } from '../src/protocol/invite.js'
 import {
-  decodeFrame, encodeFrame, helloFrame, MAX_FRAME_BYTES, MAX_IDS_PER_REQUEST, MAX_MESSAGE_BYTES, MAX_NAME_BYTES,
+  decodeFrame, encodeFrame, helloFrame, MAX_FRAME_BYTES, MAX_IDS_PER_REQUEST, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_PLANS,
   MAX_OBJECTS_PER_PUT, MAX_RECORD_BYTES, MAX_RECORDS, MessageType, negotiateVersion, PROTOCOL_MAGIC, PROTOCOL_VERSION,
   REQUEST_TYPES, type Frame,
 } from '../src/protocol/messages.js'
@@ -74,6 +74,8 @@ function goldenFrames(): Frame[] {
     { type: T.REMOVE_SNAPSHOT, requestId: 12, body: counting(0xc0, 32) },
     { type: T.USAGE, requestId: 70000, body: null },
     { type: T.PAIR, requestId: 1, body: { device: 'laptop', devicePublicKey: counting(0x30, 32) } },
+    { type: T.REGISTER_PLANS, requestId: 14, body: { timeZone: 'Europe/Paris', plans: [{ planId: counting(0x50, 16), name: 'documents', schedule: 'weekly:mon,thu@22:00' }] } },
+    { type: T.RUN_REPORT, requestId: 15, body: { planId: counting(0x50, 16), outcome: 'cut-short', startedAt: 1795443681211, finishedAt: 1795443699000, filesNew: 3, filesChanged: 1, bytesRead: 1000, bytesNew: 700, bytesStored: 512, warningCount: 2 } },
     { type: T.OK, requestId: 7, body: null },
     { type: T.ERROR, requestId: 253, body: { code: 5, message: 'Object not found in store: "8081"' } },
     { type: T.CONFIG, requestId: 1, body: counting(0x20, 40) },
@@ -211,6 +213,9 @@ const ROUND_TRIPS: Array<[string, Frame]> = [
   ['REMOVE_SNAPSHOT', { type: T.REMOVE_SNAPSHOT, requestId: 8, body: id('snap') }],
   ['PAIR', { type: T.PAIR, requestId: 1, body: { device: 'laptop-2', devicePublicKey: id('key') } }],
   ['PAIR: empty device name', { type: T.PAIR, requestId: 1, body: { device: '', devicePublicKey: id('key') } }],
+  ['REGISTER_PLANS: none', { type: T.REGISTER_PLANS, requestId: 1, body: { timeZone: 'UTC', plans: [] } }],
+  ['REGISTER_PLANS: MAX_PLANS', { type: T.REGISTER_PLANS, requestId: 1, body: { timeZone: 'America/Argentina/Buenos_Aires', plans: Array.from({ length: MAX_PLANS }, (_, i) => ({ planId: counting(i, 16), name: `plan-${i}`, schedule: 'every:2h/08:00-20:00' })) } }],
+  ['RUN_REPORT: every outcome', { type: T.RUN_REPORT, requestId: 2, body: { planId: counting(1, 16), outcome: 'failed', startedAt: 0, finishedAt: MAX_UINT, filesNew: 0, filesChanged: 0, bytesRead: MAX_UINT, bytesNew: 0, bytesStored: 0, warningCount: 0 } }],
   ['ERROR: code 0, empty message', { type: T.ERROR, requestId: 0, body: { code: 0, message: '' } }],
   ['ERROR: message of MAX_MESSAGE_BYTES', { type: T.ERROR, requestId: 9, body: { code: WIRE_CODES.QUOTA_EXCEEDED, message: 'q'.repeat(MAX_MESSAGE_BYTES) } }],
   ['CONFIG: absent (flag 0)', { type: T.CONFIG, requestId: 1, body: null }],
@@ -345,7 +350,9 @@ t.test('decodeFrame: explicit malformed frames', async (t) => {
   const name = (raw: number[] | Buffer): Buffer => bytes([T.PAIRED, 1], varint(raw.length), raw, [1], 'x')
   const cases: Array<[string, Uint8Array, string | RegExp]> = [
     ['empty frame', Buffer.alloc(0), 'Malformed frame: empty frame'],
-    ...[0, 3, 9, 24, 63, 72, 128, 255].map((type): [string, Uint8Array, string] => [`unknown type ${type}`, bytes([type, 1]), `Malformed frame: unknown message type ${type}`]),
+    ['RUN_REPORT with outcome 4', bytes([T.RUN_REPORT, 1], Buffer.alloc(16, 1), [4]), 'Malformed frame: unknown run outcome 4'],
+    ['REGISTER_PLANS with a 15-byte plan id', bytes([T.REGISTER_PLANS, 1, 3], 'UTC', [1], Buffer.alloc(15, 1)), 'Malformed frame: plan id runs past the end of the frame'],
+    ...[0, 3, 9, 26, 63, 72, 128, 255].map((type): [string, Uint8Array, string] => [`unknown type ${type}`, bytes([type, 1]), `Malformed frame: unknown message type ${type}`]),
     ['OK with a trailing byte', bytes([T.OK, 1, 0]), 'Malformed frame: 1 unexpected bytes after a OK message'],
     ['READ_CONFIG with 3 trailing bytes', bytes([T.READ_CONFIG, 1, 1, 2, 3]), 'Malformed frame: 3 unexpected bytes after a READ_CONFIG message'],
     ['MISSING with MAX_IDS_PER_REQUEST + 1 ids', encodeFrame({ type: T.MISSING, requestId: 1, body: ids(MAX_IDS_PER_REQUEST + 1) }), `Malformed frame: id list has ${MAX_IDS_PER_REQUEST + 1} entries, the limit is ${MAX_IDS_PER_REQUEST}`],
