@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path'
 import { ArcaError } from '../core/errors.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
+import { checkMailSettings, type MailSettings } from '../mail/index.js'
 import { checkSchedule, checkTimeZone, parseTimeWindow, type Schedule, type TimeWindow } from '../schedule/index.js'
 
 export const AGENT_CONFIG_FILE = 'agent.json'
@@ -28,13 +29,6 @@ export interface Plan {
   /** A local store directory instead of the paired node. */
   repo?: string
   createdAt: number
-}
-
-export interface MailSettings {
-  /** SMTP settings as src/mail/ validates them. */
-  smtp: unknown
-  to: string
-  auxTo?: string
 }
 
 export interface AgentConfig {
@@ -91,14 +85,7 @@ export function checkAgentConfig(raw: unknown, where: string): AgentConfig {
     names.add(plan.name)
     return plan
   })
-  let mail: MailSettings | undefined
-  if (c.mail !== undefined) {
-    const m = c.mail as Record<string, unknown>
-    if (typeof m !== 'object' || m === null) fail(`"mail" must be an object, received ${JSON.stringify(c.mail)}`)
-    if (typeof m.to !== 'string' || !m.to.includes('@')) fail(`"mail.to" must be an email address, received ${JSON.stringify(m.to)}`)
-    if (m.auxTo !== undefined && (typeof m.auxTo !== 'string' || !m.auxTo.includes('@'))) fail(`"mail.auxTo" must be an email address, received ${JSON.stringify(m.auxTo)}`)
-    mail = { smtp: m.smtp, to: m.to as string, ...(m.auxTo !== undefined ? { auxTo: m.auxTo as string } : {}) }
-  }
+  const mail = c.mail === undefined ? undefined : checkMailSettings(c.mail, where)
   return { v: 1, timeZone: c.timeZone as string, ...(mail !== undefined ? { mail } : {}), plans }
 }
 

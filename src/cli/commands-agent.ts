@@ -11,8 +11,8 @@ import { arcaHome } from '../agent/device-config.js'
 import { formatBytes } from '../core/errors.js'
 import { nextRun } from '../schedule/index.js'
 import { parseArgs } from './args.js'
-import { defaultDeviceName, REPO_OPTIONS, withPlanTarget, type Io } from './context.js'
-import { deliverReport } from './report-delivery.js'
+import { defaultDeviceName, registerPlansAtStart, REPO_OPTIONS, withPlanTarget, type Io } from './context.js'
+import { deliverReport, retryMail } from './report-delivery.js'
 
 export const AGENT_LOG_FILE = 'agent.log'
 
@@ -53,11 +53,15 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
     const next = nextRun(p.schedule, io.clock.now(), config.timeZone)
     log(`Plan "${p.name}": next run ${next === undefined ? 'none (manual)' : new Date(next).toISOString()}`)
   }
+  await registerPlansAtStart(args, io, log)
+  const mailRetry = setInterval(() => void retryMail(home, io, log), 5 * 60_000)
+  mailRetry.unref()
   await daemon.start()
   await new Promise<void>((resolve) => {
     if (signal === undefined || signal.aborted) return resolve()
     signal.addEventListener('abort', () => resolve(), { once: true })
   })
+  clearInterval(mailRetry)
   log('Stopping: cutting running backups short')
   await daemon.stop()
   log('Stopped')

@@ -13,7 +13,10 @@ import { parseHostPort } from '../transport/noise-tcp.js'
 import { DEFAULT_DHT_PORT } from '../transport/swarm.js'
 import { all, parseArgs, single, type ParsedArgs } from './args.js'
 import { dhtHost, type Io } from './context.js'
+import { mailCommand } from './commands-mail.js'
+import { alertMailer, MAIL_OPTIONS, sendQueued } from './mail-setup.js'
 import { withNodeAdmin } from './node-admin.js'
+import type { MailSettings } from '../mail/index.js'
 import { parseDuration, parseSize } from './units.js'
 
 export const DEFAULT_LISTEN = '0.0.0.0:7411'
@@ -22,6 +25,7 @@ const NODE_USAGE = `Usage: arca node COMMAND [--data DIR] [options]
   (DIR defaults to ARCA_NODE_DATA, else ~/.local/share/arca/node)
   init [--name NAME]                                  create a node's data directory and identity
   start [--listen HOST:PORT] [--swarm [--dht HOST:PORT] [--bootstrap HOST:PORT]...] [--web HOST:PORT]
+        [--alert-margin DURATION]                     (default 1h: how late a backup may be before an alert)
                                                       run the node (foreground; stops on SIGTERM); listens on
                                                       ${DEFAULT_LISTEN} by default and creates DIR if needed
   invite --vault NAME [--quota SIZE] [--expires DURATION] [--json]
@@ -30,7 +34,8 @@ const NODE_USAGE = `Usage: arca node COMMAND [--data DIR] [options]
   vaults [--json]                                     list vaults, usage and quotas
   revoke DEVICE [--vault NAME]                        revoke a device (name or key prefix)
   quota --vault NAME SIZE                             set a vault's quota (SIZE "unlimited" for none)
-  alerts [--all] [--json]                             devices that missed their backup or reported a failure`
+  alerts [--all] [--json]                             devices that missed their backup or reported a failure
+  mail set|show|test|off                              the admin address for alert mails ("arca node mail")`
 
 /** --data, else ARCA_NODE_DATA, else ~/.local/share/arca/node (the embedded default). */
 function dataDir(args: ParsedArgs, io: Io): string {
@@ -110,6 +115,15 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
       io.out(`Revoked device "${d.name}" of vault "${d.vault}" (key ${d.publicKey.slice(0, 16)}); its connections are refused from now on`)
       return 0
     }
+    case 'mail': {
+      const [mailSub, ...mailRest] = rest
+      const dir = dataDir(parseArgs('node mail', mailRest, { ...MAIL_OPTIONS, data: { value: true }, json: {} }), io)
+      const store = {
+        read: () => withNodeAdmin(dir, io, (admin) => admin.mail()),
+        write: (m: MailSettings | undefined) => withNodeAdmin(dir, io, (admin) => admin.setMail(m)),
+      }
+      return mailCommand(mailSub, mailRest, store, 'node mail', io)
+    }
     case 'alerts': {
       const args = parseArgs('node alerts', rest, { data: { value: true }, all: {}, json: {} })
       noPositionals(args, 'node alerts')
@@ -143,7 +157,12 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
 async function startCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
   const args = parseArgs('node start', argv, {
     data: { value: true }, listen: { value: true }, swarm: {}, dht: { value: true }, bootstrap: { value: true, repeat: true }, web: { value: true },
+    'alert-margin': { value: true }, 'alert-check': { value: true },
   })
+  const marginText = single(args, 'alert-margin')
+  const alertMarginMs = marginText === undefined ? undefined : parseDuration(marginText, '--alert-margin')
+  const checkText = single(args, 'alert-check')
+  const alertCheckMs = checkText === undefined ? undefined : parseDuration(checkText, '--alert-check')
   const webText = single(args, 'web')
   const web = webText === undefined ? undefined : parseHostPort(webText, '--web')
   noPositionals(args, 'node start')
@@ -163,10 +182,17 @@ async function startCommand(argv: string[], io: Io, signal?: AbortSignal): Promi
     const { publicKey } = await initNode(dir, defaultNodeName())
     log('info', `Created a new node in ${dir}, key ${publicKey}`)
   }
-  const service = await NodeService.open(dir, io.clock, log)
+  const service = await NodeService.open(dir, io.clock, log, { alertMarginMs })
+  const outbox = join(dir, 'outbox')
+  const mailLog = (line: string): void => log('info', line)
+  service.onAlert = alertMailer(service, outbox, io, mailLog)
+  const mailRetry = setInterval(() => {
+    void service.mailSettings().then((s) => (s === undefined ? undefined : sendQueued(s, outbox, undefined, io, mailLog))).catch(() => {})
+  }, 5 * 60_000)
+  mailRetry.unref()
   let daemon
   try {
-    daemon = await startDaemon(service, { listen, swarm: isSwarm ? { dht, bootstrap: bootstrap.length > 0 ? bootstrap : undefined } : undefined, web })
+    daemon = await startDaemon(service, { listen, swarm: isSwarm ? { dht, bootstrap: bootstrap.length > 0 ? bootstrap : undefined } : undefined, web, alertCheckMs })
   } catch (err) {
     await service.close()
     throw err
@@ -177,6 +203,7 @@ async function startCommand(argv: string[], io: Io, signal?: AbortSignal): Promi
     if (signal.aborted) resolve()
     signal.addEventListener('abort', () => resolve(), { once: true })
   })
+  clearInterval(mailRetry)
   log('info', 'Stopping: closing connections and flushing vaults')
   await daemon.close()
   await service.close()

@@ -14,6 +14,7 @@ import { checkTimeZone, formatSchedule, formatTimeWindow, nextRun, parseSchedule
 import { all, parseArgs, single, type ParsedArgs } from './args.js'
 import { defaultDeviceName, REPO_OPTIONS, withPlanTarget, type Io } from './context.js'
 import { ProgressLine, formatDuration } from './progress.js'
+import { deliverReport } from './report-delivery.js'
 import { parseSize } from './units.js'
 
 const PLAN_OPTIONS = {
@@ -141,6 +142,7 @@ export async function runCommand(argv: string[], io: Io, signal?: AbortSignal): 
     home, clock: io.clock, timeZone: checkTimeZone(config.timeZone), deviceName: defaultDeviceName(args, io) ?? hostname(),
     withTarget: (p, fn) => withPlanTarget(p, args, io, fn),
     onProgress: (_, p) => progress.update('backup', p.files, p.logicalBytes, p.estimatedBytes),
+    onReport: (r) => deliverReport(r, home, io, (line) => io.err(`arca: ${line}`)),
   }, { signal }).finally(() => progress.done())
   printReport(report, args.flags.has('json'), io)
   return report.outcome === 'failed' ? 1 : report.outcome === 'cut-short' ? 130 : 0

@@ -184,3 +184,20 @@ function runSummary(r: RunReport, id: Uint8Array): RunSummary {
     bytesRead: r.bytes.read, bytesNew: r.bytes.new, bytesStored: r.bytes.stored, warningCount: r.warningCount,
   }
 }
+
+/** At agent start: tells the paired node the plans' schedules, so it can notice a missed backup. Never throws. */
+export async function registerPlansAtStart(args: ParsedArgs, io: Io, log: (message: string) => void): Promise<void> {
+  if (readDeviceConfig(arcaHome(io.env)) === undefined) return
+  try {
+    const store = await openRemoteStore(io)
+    try {
+      const repo = await Repository.open(store, credentials(args, io))
+      await registerPlans(store, repo, io)
+      log('Registered the plan schedules with the node')
+    } finally {
+      await store.close()
+    }
+  } catch (err) {
+    log(`Could not register the plan schedules with the node (retried at each run): ${(err as Error).message}`)
+  }
+}

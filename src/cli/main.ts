@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs'
 import { ArcaError, EXIT_CODES } from '../core/errors.js'
 import { backupCommand, checkCommand, forgetCommand, lsCommand, restoreCommand, snapshotsCommand } from './commands-data.js'
 import { agentCommand } from './commands-agent.js'
+import { agentMailStore, mailCommand } from './commands-mail.js'
 import { nodeCommand, pairCommand } from './commands-node.js'
 import { planCommand, reportCommand, runCommand } from './commands-plan.js'
 import { initCommand, keyCommand, repairCommand } from './commands-vault.js'
@@ -31,6 +32,7 @@ ARCA_PASSPHRASE or --passphrase-file FILE):
   run PLAN [--json]            run a plan now, with its report
   report last|list [--plan P] [--json]
   agent start                  run the plans on their schedules (foreground; stops on SIGTERM)
+  mail set|show|test|off       where run reports are mailed ("arca mail help")
   node init|start|invite|devices|vaults|revoke|quota [--data DIR]
                                run and administer a storage node ("arca node help")`
 
@@ -53,6 +55,7 @@ export async function main(argv: string[], io: Io = defaultIo, signal?: AbortSig
       case 'run': return await runCommand(rest, io, signal)
       case 'report': return await reportCommand(rest, io)
       case 'agent': return await agentCommand(rest, io, signal)
+      case 'mail': return await mailCommand(rest[0], rest.slice(1), agentMailStore(io), 'mail', io)
       case undefined: case 'help': case '--help': case '-h':
         io.out(USAGE)
         return command === undefined ? 2 : 0

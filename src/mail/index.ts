@@ -12,3 +12,4 @@ export { DEFAULT_MAIL_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS, type Delivery, isServ
 export { type DeliverySummary, Outbox, OUTBOX_VERSION, type OutboxEntry, type OutboxOptions } from './outbox.js'
 export { type MailedOutcome, type MailedRunReport, renderRunReport, runReportSubject } from './report-mail.js'
 export { checkSmtpConfig, type CheckSmtpConfigOptions, isEmailAddress, SMTP_SECURITIES, type SmtpConfig, type SmtpSecurity } from './smtp-config.js'
+export { checkMailSettings, type MailSettings } from './mail-settings.js'

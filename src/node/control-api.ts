@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { Hono } from 'hono'
 import { ArcaError, HTTP_STATUSES, isArcaError } from '../core/errors.js'
+import type { MailSettings } from '../mail/index.js'
 import type { NodeService } from './node-service.js'
 
 export interface ControlAppOptions {
@@ -44,6 +45,12 @@ export function createControlApp(service: NodeService, options: ControlAppOption
   app.post('/v1/revoke', async (c) => {
     const body = await jsonBody<{ ref: string; vault?: string }>(c.req.raw)
     return c.json(await service.revoke(body.ref, body.vault))
+  })
+  app.get('/v1/mail', async (c) => c.json((await service.mailSettings()) ?? null))
+  app.post('/v1/mail', async (c) => {
+    const body = await jsonBody<MailSettings | null>(c.req.raw)
+    await service.setMailSettings(body ?? undefined)
+    return c.json((await service.mailSettings()) ?? null)
   })
   app.post('/v1/quota', async (c) => {
     const body = await jsonBody<{ vault: string; quotaBytes: number }>(c.req.raw)

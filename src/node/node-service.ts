@@ -12,6 +12,7 @@ import type { Clock } from '../core/clock.js'
 import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import { encodeInvite } from '../protocol/invite.js'
+import { checkMailSettings, type MailSettings } from '../mail/index.js'
 import { AlertMonitor, type AlertEvent } from './alert-monitor.js'
 import { LocalStore } from './local-store.js'
 import { checkName, DEVICE_NAME_PATTERN, NodeRegistry, type DeviceRecord, type InviteRecord, type VaultRecord } from './node-registry.js'
@@ -220,6 +221,17 @@ export class NodeService {
       out.push({ ...v, usedBytes, deviceCount: devices.filter((d) => d.vault === v.name && d.revokedAt === undefined).length })
     }
     return out
+  }
+
+  /** Where alert mails go (the node admin), or undefined. */
+  async mailSettings(): Promise<MailSettings | undefined> {
+    const raw = await this.registry.setting<unknown>('mail')
+    return raw === undefined || raw === null ? undefined : checkMailSettings(raw, 'the node registry')
+  }
+
+  async setMailSettings(settings: MailSettings | undefined): Promise<void> {
+    if (settings === undefined) await this.registry.deleteSetting('mail')
+    else await this.registry.putSetting('mail', checkMailSettings(settings, 'the new mail settings'))
   }
 
   async setQuota(vault: string, quotaBytes: number): Promise<VaultRecord> {

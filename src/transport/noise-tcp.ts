@@ -4,6 +4,7 @@
  * reads a single frame, whether to serve it (`authorize`).
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
 import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
@@ -32,6 +33,16 @@ export function parseHostPort(text: string, what: string): HostPort {
 
 export function formatHostPort(a: HostPort): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
+}
+
+/** Where peers can reach a bound address: the address itself, or every non-internal IPv4 address for 0.0.0.0 or ::. */
+export function advertisedAddresses(bound: HostPort): HostPort[] {
+  if (bound.host !== '0.0.0.0' && bound.host !== '::') return [bound]
+  const out: HostPort[] = []
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push({ host: a.address, port: bound.port })
+  }
+  return out.length > 0 ? out : [{ host: '127.0.0.1', port: bound.port }]
 }
 
 /** Resolves once the handshake is done; rejects on timeout or failure. */

@@ -7,12 +7,14 @@
  * DHT must be persistent (`firewalled: false, ephemeral: false`) on a fixed port, or connections die after ~13 s.
  */
 import { createHash } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import { isIPv6 } from 'node:net'
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
 import type { KeyPair } from '@hyperswarm/secret-stream'
 import DHT from 'hyperdht'
 import Hyperswarm from 'hyperswarm'
 import { ArcaError } from '../core/errors.js'
-import { formatHostPort, type HostPort } from './noise-tcp.js'
+import { advertisedAddresses, formatHostPort, type HostPort } from './noise-tcp.js'
 
 export const DEFAULT_DHT_PORT = 49737
 
@@ -36,32 +38,62 @@ export async function startSwarmServer(options: {
 }): Promise<SwarmServer> {
   const { host, port } = options.dht
   const closers: (() => Promise<void>)[] = []
+  // every step runs even when one fails, so no DHT socket is left holding the process open
+  const close = async (): Promise<void> => {
+    let failure: unknown
+    for (const c of [...closers].reverse()) await c().catch((err: unknown) => (failure ??= err))
+    if (failure !== undefined) throw failure
+  }
   let bootstrap = options.bootstrap
   let swarmPort = port
-  if (bootstrap === undefined || bootstrap.length === 0) {
-    // bootstrapper() seeds the node's own address: with no peers to learn it from, a plain DHT node never becomes
-    // persistent, so it stores no announcements and agents find nothing
-    const boot = DHT.bootstrapper(port, host, { host })
-    await boot.ready()
-    closers.push(() => boot.destroy())
-    bootstrap = [formatHostPort({ host, port: boot.address().port })]
-    swarmPort = port === 0 ? 0 : port + 1
+  try {
+    if (bootstrap === undefined || bootstrap.length === 0) {
+      // Devices keep the bootstrap address from their invite, so it must not move between restarts
+      if (port === 0) throw ArcaError.invalidArgument(`Invalid --dht "${formatHostPort(options.dht)}": the DHT bootstrap needs a fixed port`)
+      // Invites must name an address devices can reach, not 0.0.0.0
+      const advertised = advertisedAddresses(options.dht)[0]
+      await checkUdpPortFree({ host, port })
+      // bootstrapper() seeds the node's own address: with no peers to learn it from, a plain DHT node never becomes
+      // persistent, so it stores no announcements and agents find nothing
+      const boot = DHT.bootstrapper(port, advertised.host, { host })
+      closers.push(() => boot.destroy())
+      await boot.ready()
+      bootstrap = [formatHostPort(advertised)]
+      swarmPort = port + 1
+    }
+    await checkUdpPortFree({ host, port: swarmPort })
+    // anyPort: false, so a port taken meanwhile fails here instead of the node silently moving to a random one
+    const dht = new DHT({ bootstrap, host, port: swarmPort, ephemeral: false, firewalled: false, anyPort: false })
+    closers.push(() => dht.destroy())
+    await dht.ready()
+    const swarm = new Hyperswarm({ keyPair: options.keyPair, dht })
+    closers.push(() => swarm.destroy())
+    swarm.on('connection', (stream) => {
+      stream.on('error', () => {})
+      options.onStream(stream)
+    })
+    const discovery = swarm.join(nodeTopic(options.keyPair.publicKey), { server: true, client: false })
+    await discovery.flushed()
+  } catch (err) {
+    await close().catch(() => {})
+    throw err instanceof ArcaError ? err : ArcaError.ioError(`Cannot start the swarm DHT on ${formatHostPort(options.dht)}`, err)
   }
-  const dht = new DHT({ bootstrap, host, port: swarmPort, ephemeral: false, firewalled: false })
-  const swarm = new Hyperswarm({ keyPair: options.keyPair, dht })
-  closers.push(() => swarm.destroy())
-  swarm.on('connection', (stream) => {
-    stream.on('error', () => {})
-    options.onStream(stream)
+  return { bootstrap, close }
+}
+
+/**
+ * Fails when a UDP port is taken. Checked before a DHT binds it: a HyperDHT whose bind failed cannot be destroyed
+ * (dht-rpc 6.27 rethrows the bind error from destroy() and keeps a native handle), so the process would never exit.
+ */
+function checkUdpPortFree(address: HostPort): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket(isIPv6(address.host) ? 'udp6' : 'udp4')
+    socket.once('error', (err) => {
+      socket.close()
+      reject(ArcaError.ioError(`Cannot use UDP port ${formatHostPort(address)} for the swarm DHT`, err))
+    })
+    socket.bind(address.port, address.host, () => socket.close(() => resolve()))
   })
-  const discovery = swarm.join(nodeTopic(options.keyPair.publicKey), { server: true, client: false })
-  await discovery.flushed()
-  return {
-    bootstrap,
-    close: async () => {
-      for (const c of closers.reverse()) await c()
-    },
-  }
 }
 
 /**
