@@ -85,7 +85,7 @@ export async function runPlan(plan: Plan, trigger: RunTrigger, ctx: RunContext, 
       destination = dest
       node = link
       try {
-        return await backup(repo, {
+        result = await backup(repo, {
         plan: plan.name, paths: plan.paths, mode, excludes: plan.exclude, includes: plan.include, deviceName: ctx.deviceName,
         clock, pool, signal: abort.signal, skipPaths: plan.repo !== undefined ? [plan.repo] : [],
         onProgress: (p) => ctx.onProgress?.(plan.name, p),
@@ -94,6 +94,7 @@ export async function runPlan(plan: Plan, trigger: RunTrigger, ctx: RunContext, 
           if (warnings.length < 100) warnings.push(w)
         },
         })
+        return result
       } catch (err) {
         error = isArcaError(err) ? err.message : `unexpected error: ${(err as Error).message ?? String(err)}`
         throw err
