@@ -3,7 +3,7 @@
  * power-off runs one missed slot once, runs of a plan never overlap, a backup window cuts a run short and the
  * next run continues from there); reports whose numbers match a known tree.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { AgentDaemon } from '../src/agent/agent-daemon.js'
@@ -16,7 +16,7 @@ import { LocalStore } from '../src/node/local-store.js'
 import { Repository } from '../src/repo/repository.js'
 import { SealPool } from '../src/repo/seal-pool.js'
 import { parseSchedule } from '../src/schedule/index.js'
-import { PASSPHRASE, runCli, tempDir, TEST_KDF } from './helpers/env.js'
+import { PASSPHRASE, runCli, spawnCli, tempDir, TEST_KDF } from './helpers/env.js'
 import { pseudoRandom } from './helpers/rng.js'
 
 const MIB = 1024 * 1024
@@ -194,4 +194,34 @@ t.test('a backup window cuts a run short; the next run continues from there; rep
   t.ok(done.bytes.new < 12 * 8 * MIB, `it sent only what the cut run had not (${(done.bytes.new / MIB).toFixed(1)} MiB new)`)
   t.equal(done.modeUsed, 'full', 'the first complete run is full')
   t.ok(done.compressionRatio >= 1 && done.dedupRatio > 0, 'ratios are filled in')
+})
+
+t.test('arca agent timezone and arca agent start: foreground, logs to stdout and agent.log, stops on SIGTERM', async (t) => {
+  const home = tempDir(t)
+  const env = { ARCA_HOME: home }
+  const bad = await runCli(['agent', 'timezone', 'Mars/Base'], { env })
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, 'Invalid time zone "Mars/Base"')
+  t.equal((await runCli(['agent', 'timezone', 'Europe/Paris'], { env })).code, 0)
+  t.equal((await runCli(['agent', 'timezone'], { env })).stdout.trim(), 'Europe/Paris')
+  t.equal((await runCli(['plan', 'add', 'by-hand', '--path', home, '--schedule', 'manual'], { env })).code, 0)
+
+  const child = spawnCli(['agent', 'start'], { env })
+  let out = ''
+  const started = new Promise<void>((resolve) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes('Plan "by-hand": next run none (manual)')) resolve()
+    })
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(() => {
+    child.kill('SIGKILL')
+  })
+  await started
+  child.kill('SIGTERM')
+  t.equal(await exited, 0, 'SIGTERM stops the agent with exit 0')
+  t.match(out, /Agent started in .*, time zone Europe\/Paris, 1 plans/)
+  t.match(out, /Stopped\n$/)
+  t.equal(readFileSync(join(home, 'agent.log'), 'utf8'), out, 'agent.log holds the same lines as stdout')
 })

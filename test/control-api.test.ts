@@ -78,3 +78,19 @@ t.test('sizes and durations', async (t) => {
     else t.equal(codeOf(() => parseDuration(text, '--expires')), expected, `"${text}" refused`)
   }
 })
+
+t.test('mail settings, plans and alerts through the admin API', async (t) => {
+  const service = await openService(t)
+  const app = createControlApp(service)
+  t.same(await (await app.request('/v1/mail')).json(), null, 'no mail settings at first')
+  const settings = { smtp: { host: 'smtp.office.example', port: 587, security: 'starttls', from: 'arca@office.example' }, to: 'admin@office.example', auxTo: 'it@office.example' }
+  const set = await app.request('/v1/mail', { method: 'POST', body: JSON.stringify(settings) })
+  t.equal(set.status, 200)
+  t.same(await set.json(), settings, 'stored and read back')
+  const bad = await app.request('/v1/mail', { method: 'POST', body: JSON.stringify({ ...settings, to: 'nobody' }) })
+  t.equal(bad.status, 400)
+  t.match(((await bad.json()) as { message: string }).message, '"mail.to" must be an email address, received "nobody"')
+  t.same(await service.mailSettings(), settings, 'a refused change leaves the settings as they were')
+  t.same(await (await app.request('/v1/plans')).json(), [], 'no plan registered')
+  t.same(await (await app.request('/v1/alerts?all=1')).json(), [], 'no alert')
+})

@@ -371,7 +371,8 @@ t.test('a server that accepts and never answers cannot hang the caller: the shor
   const elapsedMs = performance.now() - started
   t.same([summary.failed, summary.pending], [1, 1])
   t.ok(elapsedMs < 5000, `two attempts of 200 ms returned in ${Math.round(elapsedMs)} ms`)
-  t.match((await outbox.list())[0].lastError, /main address ann@office\.example: .*Greeting never received.*auxiliary address/)
+  // which of nodemailer's timers fires first (greeting or socket) depends on the machine's load
+  t.match((await outbox.list())[0].lastError, /main address ann@office\.example: .*(Greeting never received|Timeout).*auxiliary address/)
 })
 
 t.test('implicit TLS and STARTTLS are used as configured, and STARTTLS is never skipped', async (t) => {

@@ -6,10 +6,10 @@ import { appendFileSync, mkdirSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { AgentDaemon } from '../agent/agent-daemon.js'
-import { readAgentConfig } from '../agent/agent-config.js'
+import { readAgentConfig, writeAgentConfig } from '../agent/agent-config.js'
 import { arcaHome } from '../agent/device-config.js'
-import { formatBytes } from '../core/errors.js'
-import { nextRun } from '../schedule/index.js'
+import { ArcaError, formatBytes } from '../core/errors.js'
+import { checkTimeZone, nextRun } from '../schedule/index.js'
 import { parseArgs } from './args.js'
 import { defaultDeviceName, registerPlansAtStart, REPO_OPTIONS, withPlanTarget, type Io } from './context.js'
 import { deliverReport, retryMail } from './report-delivery.js'
@@ -18,8 +18,9 @@ export const AGENT_LOG_FILE = 'agent.log'
 
 export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
   const [sub, ...rest] = argv
+  if (sub === 'timezone') return timeZoneCommand(rest, io)
   if (sub !== 'start') {
-    io.out('Usage: arca agent start [--passphrase-file FILE]   (runs the plans of ARCA_HOME/agent.json on their schedules)')
+    io.out('Usage: arca agent start [--passphrase-file FILE]   run the plans of ARCA_HOME/agent.json on their schedules\n       arca agent timezone [ZONE]                    show or set the time zone of the schedules')
     return sub === undefined || sub === 'help' ? 0 : 2
   }
   const args = parseArgs('agent start', rest, REPO_OPTIONS)
@@ -65,5 +66,20 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
   log('Stopping: cutting running backups short')
   await daemon.stop()
   log('Stopped')
+  return 0
+}
+
+function timeZoneCommand(argv: string[], io: Io): number {
+  const args = parseArgs('agent timezone', argv, {})
+  const home = arcaHome(io.env)
+  const config = readAgentConfig(home)
+  if (args.positionals.length === 0) {
+    io.out(config.timeZone)
+    return 0
+  }
+  if (args.positionals.length > 1) throw ArcaError.invalidArgument('arca agent timezone takes at most one ZONE (for example Europe/Paris)')
+  config.timeZone = checkTimeZone(args.positionals[0])
+  writeAgentConfig(home, config)
+  io.out(`Schedules now follow the time zone ${config.timeZone}`)
   return 0
 }

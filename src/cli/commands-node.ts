@@ -34,6 +34,7 @@ const NODE_USAGE = `Usage: arca node COMMAND [--data DIR] [options]
   vaults [--json]                                     list vaults, usage and quotas
   revoke DEVICE [--vault NAME]                        revoke a device (name or key prefix)
   quota --vault NAME SIZE                             set a vault's quota (SIZE "unlimited" for none)
+  plans [--json]                                      the plans devices registered: schedule, last success, last run
   alerts [--all] [--json]                             devices that missed their backup or reported a failure
   mail set|show|test|off                              the admin address for alert mails ("arca node mail")`
 
@@ -123,6 +124,19 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
         write: (m: MailSettings | undefined) => withNodeAdmin(dir, io, (admin) => admin.setMail(m)),
       }
       return mailCommand(mailSub, mailRest, store, 'node mail', io)
+    }
+    case 'plans': {
+      const args = parseArgs('node plans', rest, { data: { value: true }, json: {} })
+      noPositionals(args, 'node plans')
+      const plans = await withNodeAdmin(dataDir(args, io), io, (admin) => admin.plans())
+      if (args.flags.has('json')) io.out(JSON.stringify(plans))
+      else {
+        if (plans.length === 0) io.out('No device has registered a plan yet (agents do at start and at each run)')
+        for (const p of plans) {
+          io.out(`${p.deviceName.padEnd(20)} ${p.vault.padEnd(14)} ${p.name.padEnd(16)} ${p.schedule.padEnd(24)} ${p.timeZone.padEnd(16)} last success ${time(p.lastSuccessAt)}, last run ${p.lastOutcome ?? '-'} ${time(p.lastRunAt)}${p.openAlert !== undefined ? '  ALERT' : ''}`)
+        }
+      }
+      return 0
     }
     case 'alerts': {
       const args = parseArgs('node alerts', rest, { data: { value: true }, all: {}, json: {} })

@@ -6,7 +6,7 @@ import { request } from 'node:http'
 import { join } from 'node:path'
 import { ArcaError, ERROR_CODES, type ErrorCode } from '../core/errors.js'
 import type { MailSettings } from '../mail/index.js'
-import type { AlertRecord } from '../node/alert-monitor.js'
+import type { AlertRecord, PlanWatch } from '../node/alert-monitor.js'
 import type { DeviceRecord, VaultRecord } from '../node/node-registry.js'
 import { CONTROL_SOCKET, isSocketAlive } from '../node/node-daemon.js'
 import { NodeService, type DeviceView, type VaultView } from '../node/node-service.js'
@@ -20,6 +20,7 @@ export interface NodeAdmin {
   revoke(ref: string, vault?: string): Promise<DeviceRecord>
   setQuota(vault: string, quotaBytes: number): Promise<VaultRecord>
   alerts(includeClosed: boolean): Promise<AlertRecord[]>
+  plans(): Promise<PlanWatch[]>
   mail(): Promise<MailSettings | undefined>
   setMail(settings: MailSettings | undefined): Promise<void>
 }
@@ -37,6 +38,7 @@ export async function withNodeAdmin<T>(dataDir: string, io: Io, fn: (admin: Node
       revoke: (ref, vault) => service.revoke(ref, vault),
       setQuota: (vault, q) => service.setQuota(vault, q),
       alerts: (all) => service.alerts.alerts(all),
+      plans: () => service.alerts.watches(),
       mail: () => service.mailSettings(),
       setMail: (m) => service.setMailSettings(m),
     })
@@ -79,6 +81,7 @@ function httpAdmin(socketPath: string): NodeAdmin {
     revoke: (ref, vault) => call('POST', '/v1/revoke', { ref, vault }),
     setQuota: (vault, quotaBytes) => call('POST', '/v1/quota', { vault, quotaBytes }),
     alerts: (all) => call('GET', `/v1/alerts${all ? '?all=1' : ''}`),
+    plans: () => call('GET', '/v1/plans'),
     mail: async () => (await call<MailSettings | null>('GET', '/v1/mail')) ?? undefined,
     setMail: async (m) => {
       await call('POST', '/v1/mail', m ?? null)

@@ -36,6 +36,7 @@ export function createControlApp(service: NodeService, options: ControlAppOption
   app.get('/v1/status', (c) => c.json({ name: service.name, publicKey: service.publicKeyHex, addresses: service.addresses, bootstrap: service.bootstrap }))
   app.get('/v1/vaults', async (c) => c.json(await service.listVaults()))
   app.get('/v1/devices', async (c) => c.json(await service.listDevices()))
+  app.get('/v1/plans', async (c) => c.json(await service.alerts.watches()))
   app.get('/v1/alerts', async (c) => c.json(await service.alerts.alerts(c.req.query('all') === '1')))
   if (options.isReadOnly) return app
   app.post('/v1/invites', async (c) => {
