@@ -175,9 +175,14 @@ t.test('a backup window cuts a run short; the next run continues from there; rep
   state.plans.nightly = { runCount: 0, runsSinceFull: 0, lastSlotAt: at('2026-03-03T02:00:00Z') }
   writeAgentState(f.home, state)
 
+  let progressEvents = 0
+  f.daemon.on('progress', (plan) => {
+    if (plan === 'nightly') progressEvents++
+  })
   await f.daemon.tick()
   await f.daemon.idle()
   t.equal(f.reports.length, 1)
+  t.ok(progressEvents > 0, `the daemon emitted progress events (${progressEvents})`)
   const cut = f.reports[0]
   t.equal(cut.outcome, 'cut-short', 'the run was cut at the end of the window')
   t.match(cut.error, /backup window 21:00-06:00 ended; the next run continues from there/)

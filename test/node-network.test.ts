@@ -56,6 +56,7 @@ t.test('two devices of one vault: pair, back up, restore from the other device; 
 
   const reused = await desktop(['pair', firstInvite, '--name', 'desktop'])
   t.equal(reused.code, 7, 'a spent invite is refused (UNAUTHORIZED_PEER)')
+  t.match(reused.stderr, 'The node refused this invite: it was already used or has expired', 'and the message says why')
 
   ok(t, await laptop(['init']), 'init the vault from the laptop')
   const backup = await laptop(['backup', '--plan', 'docs', '--json', src])

@@ -35,6 +35,10 @@ t.test('arca run mails its report; the auxiliary address when the main one is re
   t.match(first.subject, /^\[Arca\] ✔ docs on .*: success, 1 file/, `subject: ${first.subject}`)
   t.match(first.text, /budget\.xlsx|1 new/, 'the text part has the numbers')
 
+  const last = await runCli(['report', 'last', '--plan', 'docs', '--json'], { env })
+  const report = JSON.parse(last.stdout)
+  t.same([report.plan, report.outcome, report.files.new, report.bytes.read], ['docs', 'success', 1, 8000], 'arca report last --json gives the run')
+
   smtp.refused.add('ann@office.example')
   writeFileSync(join(src, 'notes.txt'), 'more')
   t.equal((await runCli(['run', 'docs'], { env })).code, 0)

@@ -3,6 +3,7 @@
  * public key in one PAIR request, and keeps the node's pinned key and addresses in its config.
  */
 import { randomBytes } from 'node:crypto'
+import { ArcaError, isArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import { expectResponse } from '../protocol/client-session.js'
 import { decodeInvite } from '../protocol/invite.js'
@@ -15,7 +16,12 @@ export async function pairDevice(inviteText: string, deviceName: string, transpo
   const invite = decodeInvite(inviteText)
   const seed = randomBytes(32)
   const deviceKey = generateKeyPair(seed)
-  const session = await connectToNode(generateKeyPair(invite.secret), { publicKey: invite.nodePublicKey, addresses: invite.addresses, bootstrap: invite.bootstrap, transport }, options)
+  const session = await connectToNode(generateKeyPair(invite.secret), { publicKey: invite.nodePublicKey, addresses: invite.addresses, bootstrap: invite.bootstrap, transport }, options).catch((err: unknown) => {
+    if (isArcaError(err, 'UNAUTHORIZED_PEER')) {
+      throw new ArcaError('UNAUTHORIZED_PEER', 'The node refused this invite: it was already used or has expired (ask for a new one: arca node invite)', { cause: err })
+    }
+    throw err
+  })
   try {
     const answer = expectResponse(await session.request({ type: MessageType.PAIR, body: { device: deviceName, devicePublicKey: deviceKey.publicKey } }), MessageType.PAIRED, 'node')
     return {

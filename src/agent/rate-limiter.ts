@@ -13,6 +13,7 @@ export class RateLimiter {
   constructor(
     private readonly bytesPerSec: number,
     private readonly clock: Clock,
+    private readonly pause: (ms: number) => Promise<unknown> = sleep,
   ) {
     this.tokens = bytesPerSec
     this.last = clock.now()
@@ -35,7 +36,7 @@ export class RateLimiter {
         this.tokens -= bytes
         return
       }
-      await sleep(Math.ceil(((Math.min(bytes, this.bytesPerSec) - this.tokens) * 1000) / this.bytesPerSec))
+      await this.pause(Math.ceil(((Math.min(bytes, this.bytesPerSec) - this.tokens) * 1000) / this.bytesPerSec))
     }
   }
 }
