@@ -4,7 +4,7 @@
  * against the registry before a frame is read.
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { createAdaptorServer } from '@hono/node-server'
@@ -91,6 +91,8 @@ export async function startDaemon(service: NodeService, options: DaemonOptions):
       control.once('error', reject)
       control.listen(socketPath, () => resolve())
     })
+    // the admin API creates invites: only the node's own user may reach it
+    chmodSync(socketPath, 0o600)
     closers.push(
       () =>
         new Promise<void>((resolve) => {

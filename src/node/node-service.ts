@@ -4,7 +4,7 @@
  * per-device usage. Knows nothing of keys or plaintext: it sees sealed envelopes, ids, sizes and public keys.
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import type { KeyPair } from '@hyperswarm/secret-stream'
@@ -48,6 +48,8 @@ export async function initNode(dataDir: string, name: string): Promise<{ publicK
   if (existsSync(join(dataDir, NODE_MARKER))) throw new ArcaError('REPO_EXISTS', `"${dataDir}" already holds an Arca node`)
   checkName(name, DEVICE_NAME_PATTERN, 'node name')
   mkdirSync(join(dataDir, 'vaults'), { recursive: true })
+  // the data directory holds the node key and the admin socket: the node's own user only
+  chmodSync(dataDir, 0o700)
   const seed = randomBytes(32)
   writeFileSync(join(dataDir, 'node.key'), JSON.stringify({ v: 1, seed: toHex(seed), name }) + '\n', { mode: 0o600 })
   const registry = await NodeRegistry.open(join(dataDir, 'registry'))
