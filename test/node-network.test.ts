@@ -74,6 +74,9 @@ t.test('two devices of one vault: pair, back up, restore from the other device; 
   ok(t, await desktop(['restore', 'latest', '--target', out]), 'restore on the desktop')
   t.same(await compareTrees(src, join(out, src)), [], 'restored byte for byte, with metadata')
   ok(t, await desktop(['check', '--read-data']), 'check --read-data from the desktop')
+  const listing = await desktop(['ls', 'latest', join(src, 'docs'), '--json'])
+  ok(t, listing, 'ls from the desktop')
+  t.match(listing.stdout, /report\.docx/, 'ls lists the files of the snapshot')
 
   // key slots are managed from any device of the vault, over the network
   ok(t, await desktop(['key', 'add', '--label', 'desktop'], { ARCA_NEW_PASSPHRASE: 'a second passphrase for the desktop only' }), 'key add from the desktop')
