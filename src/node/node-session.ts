@@ -68,7 +68,14 @@ class NodeSession {
       return
     }
     this.queue.push(frame)
-    if (!this.running) void this.drain()
+    if (!this.running) {
+      this.drain().catch((err: unknown) => {
+        // a bug, not a peer's fault: log it and drop this connection, never the node
+        this.running = false
+        this.service.log('error', `${this.who}: session failed: ${(err as Error).stack ?? String(err)}`)
+        this.stream.destroy()
+      })
+    }
   }
 
   private async drain(): Promise<void> {
@@ -109,19 +116,38 @@ class NodeSession {
       this.protocolError(ArcaError.badMessage('request', `${MessageType[frame.type]} is not a request`), frame.requestId)
       return
     }
+    if (frame.type === MessageType.FLUSH && this.admission.kind === 'device') {
+      // answered when durable, without holding up the requests behind it: the flush covers every put before it,
+      // and puts after it go to the next one (LocalStore snapshots what it syncs), so only the answer waits
+      try {
+        const vault = (this.vault ??= await this.service.vault(this.admission.device.vault))
+        void vault.store.flush().then(() => this.saveUsage()).then(
+          () => this.send({ type: MessageType.OK, requestId: frame.requestId, body: null }),
+          (err: unknown) => this.refuse(frame, err),
+        )
+      } catch (err) {
+        this.refuse(frame, err)
+      }
+      return
+    }
     try {
       const answer = this.admission.kind === 'device' ? await this.serveDevice(frame) : await this.serveInvite(frame)
       this.send({ ...answer, requestId: frame.requestId } as Frame)
     } catch (err) {
-      if (err instanceof ArcaError) {
-        this.send(errorFrame(frame.requestId, err))
-        if (err.code !== 'QUOTA_EXCEEDED' && err.code !== 'CHUNK_NOT_FOUND' && err.code !== 'SNAPSHOT_NOT_FOUND') {
-          this.service.log('warn', `${this.who}: ${MessageType[frame.type]} refused: ${err.message}`)
-        }
-      } else {
-        this.service.log('error', `${this.who}: ${MessageType[frame.type]} failed: ${(err as Error).stack ?? String(err)}`)
-        this.send(errorFrame(frame.requestId, ArcaError.ioError(`The node failed to serve ${MessageType[frame.type]}`, err)))
+      this.refuse(frame, err)
+    }
+  }
+
+  /** Answers a request that failed with its ERROR frame; logs what the admin should see. */
+  private refuse(frame: Frame, err: unknown): void {
+    if (err instanceof ArcaError) {
+      this.send(errorFrame(frame.requestId, err))
+      if (err.code !== 'QUOTA_EXCEEDED' && err.code !== 'CHUNK_NOT_FOUND' && err.code !== 'SNAPSHOT_NOT_FOUND') {
+        this.service.log('warn', `${this.who}: ${MessageType[frame.type]} refused: ${err.message}`)
       }
+    } else {
+      this.service.log('error', `${this.who}: ${MessageType[frame.type]} failed: ${(err as Error).stack ?? String(err)}`)
+      this.send(errorFrame(frame.requestId, ArcaError.ioError(`The node failed to serve ${MessageType[frame.type]}`, err)))
     }
   }
 
@@ -160,10 +186,6 @@ class NodeSession {
         return ok()
       case MessageType.GET:
         return { type: MessageType.OBJECT, body: await store.get(frame.body) }
-      case MessageType.FLUSH:
-        await store.flush()
-        await this.saveUsage()
-        return ok()
       case MessageType.COMMIT_SNAPSHOT: {
         const { header } = decodeSnapshotRecord(frame.body.record)
         await store.commitSnapshot(frame.body.id, frame.body.record)
