@@ -4,16 +4,30 @@
 
 import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import net from 'node:net'
+
+/** A TCP port on 127.0.0.1 that was free a moment ago, for a node that must keep its address across restarts. */
+export function freeLoopbackPort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
 
 /**
  * Starts `arca node start --data DATA --listen LISTEN` detached, output to `logFile`, and resolves once it logs
- * " ready;". `listen` defaults to 127.0.0.1:0 (a free port; the invite carries the port actually bound).
+ * " ready;". `listen` defaults to 127.0.0.1:0 (a free port; the invite carries the port actually bound). With
+ * `cgroupProcsFile` the node joins that cgroup before it execs node (a shell writes its own pid there first).
  */
-export async function startNodeProcess({ main, dataDir, env, logFile, listen = '127.0.0.1:0', timeoutMs = 30_000 }) {
+export async function startNodeProcess({ main, dataDir, env, logFile, listen = '127.0.0.1:0', timeoutMs = 30_000, cgroupProcsFile = null }) {
   const fd = fs.openSync(logFile, 'a')
-  const child = spawn(process.execPath, [main, 'node', 'start', '--data', dataDir, '--listen', listen], {
-    env, stdio: ['ignore', fd, fd], detached: true,
-  })
+  const argv = [process.execPath, main, 'node', 'start', '--data', dataDir, '--listen', listen]
+  const [cmd, ...args] = cgroupProcsFile ? ['sh', '-c', 'echo $$ > "$0" && exec "$@"', cgroupProcsFile, ...argv] : argv
+  const child = spawn(cmd, args, { env, stdio: ['ignore', fd, fd], detached: true })
   fs.closeSync(fd)
   let exit = null
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve((exit = signal ? `signal ${signal}` : code))))
@@ -40,11 +54,47 @@ export async function startNodeProcess({ main, dataDir, env, logFile, listen = '
   return { pid: child.pid, child, address, stop, isRunning: () => exit === null }
 }
 
-/** VmRSS and VmHWM (KiB) of one process, or null once it has exited. */
+/** VmRSS, VmHWM and the anonymous and file-backed parts of VmRSS (KiB) of one process, or null once it has exited. */
 export function procMemKiB(pid) {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
-    return { rssKiB: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0), hwmKiB: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) }
+    const field = (name) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+    return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM'), anonKiB: field('RssAnon'), fileKiB: field('RssFile') }
+  } catch {
+    return null
+  }
+}
+
+/** Resident KiB of a process's file mappings whose path ends with `suffix` (from /proc/PID/smaps), and their count. */
+export function mappedFilesRssKiB(pid, suffix) {
+  let text
+  try {
+    text = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8')
+  } catch {
+    return null
+  }
+  let rssKiB = 0
+  let mappings = 0
+  let isMatch = false
+  for (const line of text.split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (header) {
+      isMatch = header[1].endsWith(suffix)
+      if (isMatch) mappings++
+    } else if (isMatch && line.startsWith('Rss:')) rssKiB += Number(/(\d+)/.exec(line)[1])
+  }
+  return { rssKiB, mappings }
+}
+
+let clockTicksPerSec = null
+
+/** CPU time (user + system, ms) a process has used so far, from /proc/PID/stat; null once it has exited. */
+export function procCpuMs(pid) {
+  clockTicksPerSec ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // fields from the 3rd (state) on
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSec // utime (14th), stime (15th)
   } catch {
     return null
   }
@@ -61,19 +111,25 @@ export function resetPeakRss(pid) {
 }
 
 /**
- * Peak RSS of a long-running process over an interval: VmHWM after a reset when the kernel allows it, otherwise
- * the largest VmRSS seen by polling every 50 ms (which can miss short peaks).
+ * Peak RSS and CPU time of a long-running process over an interval: VmHWM after a reset when the kernel allows it,
+ * otherwise the largest VmRSS seen by polling every 50 ms (which can miss short peaks).
  */
 export function trackPeakRss(pid) {
   const canReset = resetPeakRss(pid)
+  const cpuAtStart = procCpuMs(pid)
   let polledKiB = procMemKiB(pid)?.rssKiB ?? 0
   const poller = canReset ? null : setInterval(() => { polledKiB = Math.max(polledKiB, procMemKiB(pid)?.rssKiB ?? 0) }, 50)
   return {
     source: canReset ? 'VmHWM after clear_refs' : 'VmRSS polled every 50 ms',
+    /** The peak RSS (KiB) since `trackPeakRss`, and the CPU time (ms) used meanwhile. */
     stop() {
       if (poller) clearInterval(poller)
       const mem = procMemKiB(pid)
-      return canReset ? (mem?.hwmKiB ?? null) : Math.max(polledKiB, mem?.rssKiB ?? 0)
+      const cpuAtEnd = procCpuMs(pid)
+      return {
+        peakRssKiB: canReset ? (mem?.hwmKiB ?? null) : Math.max(polledKiB, mem?.rssKiB ?? 0),
+        cpuMs: cpuAtStart == null || cpuAtEnd == null ? null : cpuAtEnd - cpuAtStart,
+      }
     },
   }
 }

@@ -144,7 +144,7 @@ async function timedStep(ctx, tool, stepKey, cmd, args, env) {
   const base = path.join(LOG_DIR, `${String(++stepCounter).padStart(2, '0')}-${tool}-${stepKey}`)
   const outFd = fs.openSync(`${base}.out`, 'w')
   const errFd = fs.openSync(`${base}.err`, 'w')
-  const argv = ctx.hasGnuTime ? ['/usr/bin/time', '-f', '%M', '-o', `${base}.rss`, cmd, ...args] : [cmd, ...args]
+  const argv = ctx.hasGnuTime ? ['/usr/bin/time', '-f', '%M %U %S', '-o', `${base}.rss`, cmd, ...args] : [cmd, ...args]
   // untimed: write back what earlier steps left dirty, so no step pays for the writeback of the one before it
   // (the page cache stays warm; only dirty pages are flushed)
   spawnSync('sync')
@@ -162,7 +162,7 @@ async function timedStep(ctx, tool, stepKey, cmd, args, env) {
     child.on('exit', (code, signal) => resolve(signal ? `signal ${signal}` : code))
   })
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6
-  const nodePeakRssKiB = nodeTracker?.stop() ?? null
+  const nodeUse = nodeTracker?.stop() ?? null
   currentChild = null
   if (poller) clearInterval(poller)
   fs.closeSync(outFd)
@@ -173,15 +173,21 @@ async function timedStep(ctx, tool, stepKey, cmd, args, env) {
     throw new CommandError(`Command failed (${tool} ${stepKey}): ${commandLine}: exit ${exitCode}; logs in ${base}.{out,err}`, tail(output, 40))
   }
   let peakRssKiB = pollPeakKiB
+  let cpuMs = null
   if (ctx.hasGnuTime) {
     const lines = fs.readFileSync(`${base}.rss`, 'utf8').trim().split('\n')
-    peakRssKiB = Number(lines[lines.length - 1])
+    const [maxRss, userSec, sysSec] = lines[lines.length - 1].split(' ').map(Number)
+    peakRssKiB = maxRss
+    cpuMs = (userSec + sysSec) * 1000
   }
-  const result = { wallMs, peakRssKiB, load1AtStart: load1, command: commandLine }
-  if (nodeTracker) Object.assign(result, { nodePeakRssKiB, nodePeakRssSource: nodeTracker.source })
+  const result = { wallMs, peakRssKiB, cpuMs, load1AtStart: load1, command: commandLine }
+  if (nodeTracker) Object.assign(result, { nodePeakRssKiB: nodeUse.peakRssKiB, nodeCpuMs: nodeUse.cpuMs, nodePeakRssSource: nodeTracker.source })
   ctx.results[tool][stepKey] = result
-  const nodeText = nodeTracker ? `   node peak RSS ${nodePeakRssKiB == null ? '?' : fmtMiB(nodePeakRssKiB)}` : ''
-  log(`${stepKey.padEnd(8)} ${tool.padEnd(8)} ${fmtSec(wallMs).padStart(8)}   peak RSS ${fmtMiB(peakRssKiB).padStart(7)}   load ${load1.toFixed(1)} at start${nodeText}`)
+  const cpuText = cpuMs == null ? '' : `   CPU ${fmtSec(cpuMs)}`
+  const nodeText = nodeTracker
+    ? `   node: peak RSS ${result.nodePeakRssKiB == null ? '?' : fmtMiB(result.nodePeakRssKiB)}, CPU ${result.nodeCpuMs == null ? '?' : fmtSec(result.nodeCpuMs)}`
+    : ''
+  log(`${stepKey.padEnd(8)} ${tool.padEnd(8)} ${fmtSec(wallMs).padStart(8)}   peak RSS ${fmtMiB(peakRssKiB).padStart(7)}${cpuText}   load ${load1.toFixed(1)} at start${nodeText}`)
   return result
 }
 
@@ -395,7 +401,7 @@ function clearStaleMounts() {
 
 function buildRows(ctx) {
   const { results, sizes, verify, tools } = ctx
-  const both = tools.length === 2
+  const both = tools.includes('arca') && tools.includes('restic')
   const rows = []
   const add = (label, a, r, fmt, targetText, passes) => {
     const ratio = a != null && r != null && r > 0 ? a / r : null
@@ -410,18 +416,13 @@ function buildRows(ctx) {
   }
   add('repo after day 1', sizes.arca?.day1 ?? null, sizes.restic?.day1 ?? null, fmtMB, '<= restic', ratioAtMost(1))
   add('repo after day 2', sizes.arca?.day2 ?? null, sizes.restic?.day2 ?? null, fmtMB, '', null)
-  const added = (t) => (sizes[t]?.day2 != null ? sizes[t].day2 - sizes[t].nochange : null)
-  add('added by day 2', added('arca'), added('restic'), fmtMB, '<= 0.7x restic', ratioAtMost(0.7))
+  add('added by day 2', addedByDay2(sizes, 'arca'), addedByDay2(sizes, 'restic'), fmtMB, '<= 0.7x restic', ratioAtMost(0.7))
   for (const { key, label } of TIMED_STEPS) {
     const a = results.arca?.[key]?.peakRssKiB ?? null
     const r = results.restic?.[key]?.peakRssKiB ?? null
     if (a != null || r != null) add(`peak RSS ${label}`, a, r, fmtMiB, '', null)
   }
-  const maxRss = (t) => {
-    const values = Object.values(results[t] ?? {}).map((s) => s.peakRssKiB)
-    return values.length > 0 ? Math.max(...values) : null
-  }
-  add('peak RSS (all steps)', maxRss('arca'), maxRss('restic'), fmtMiB, 'arca < 200 MiB', (a) => (a == null ? null : a < 200 * 1024))
+  add('peak RSS (all steps)', maxOf(results.arca, 'peakRssKiB'), maxOf(results.restic, 'peakRssKiB'), fmtMiB, 'arca < 200 MiB', (a) => (a == null ? null : a < 200 * 1024))
   if (verify.arca || verify.restic) {
     const v = (t) => (verify[t] ? (verify[t].isPass ? 1 : 0) : null)
     add('restore verified', v('arca'), v('restic'), (x) => (x ? 'pass' : 'FAIL'), 'identical tree', (a) => (a == null ? null : a === 1))
@@ -430,8 +431,63 @@ function buildRows(ctx) {
   return rows
 }
 
-function printTable(rows) {
-  const header = ['step', 'arca', 'restic', 'arca/restic', 'target', 'result']
+const addedByDay2 = (sizes, tool) => (sizes[tool]?.day2 != null && sizes[tool]?.nochange != null ? sizes[tool].day2 - sizes[tool].nochange : null)
+
+/** Agent plus node CPU time of an arca-net step, when both are known. */
+const cpuSum = (step) => (step?.cpuMs != null && step?.nodeCpuMs != null ? step.cpuMs + step.nodeCpuMs : null)
+
+function maxOf(steps, field) {
+  const values = Object.values(steps ?? {}).map((s) => s[field]).filter((v) => v != null)
+  return values.length > 0 ? Math.max(...values) : null
+}
+
+/**
+ * The network path against its targets: arca-net compared with embedded arca in the same run, with restic in the
+ * same run, and with the cited restic-over-sftp day-1 figures.
+ */
+function buildNetRows(ctx) {
+  const { results, sizes, verify, node } = ctx
+  if (!results['arca-net']) return []
+  const rows = []
+  const add = (label, value, refLabel, ref, fmt, limit = null, target = '') => {
+    if (value == null) return
+    const ratio = ref != null && ref > 0 ? value / ref : null
+    const verdict = limit == null ? '' : ratio == null ? 'n/a' : ratio <= limit ? 'PASS' : 'FAIL'
+    rows.push({ label, value, refLabel: ref == null && refLabel !== '' ? `${refLabel} (not run)` : refLabel, ref, ratio, target, verdict, fmt })
+  }
+  const wall = (tool, key) => results[tool]?.[key]?.wallMs ?? null
+  const rss = (tool, key) => results[tool]?.[key]?.peakRssKiB ?? null
+  const net = (key) => wall('arca-net', key)
+  add('day-1 backup', net('day1'), 'arca', wall('arca', 'day1'), fmtSec, 1.25, '<= 1.25x arca')
+  add('day-1 backup', net('day1'), 'restic/sftp median (cited)', RESTIC_SFTP_DAY1.medianMs, fmtSec, 0.5, '<= 0.5x restic/sftp')
+  add('day-1 backup', net('day1'), 'restic/sftp best (cited)', RESTIC_SFTP_DAY1.bestMs, fmtSec, 0.5, '<= 0.5x restic/sftp')
+  add('no-change backup', net('nochange'), 'arca', wall('arca', 'nochange'), fmtSec, 1.5, '<= 1.5x arca')
+  add('day-2 backup', net('day2'), 'arca', wall('arca', 'day2'), fmtSec)
+  add('restore (fresh fs)', net('restore'), 'restic', wall('restic', 'restore'), fmtSec, 0.5, '<= 0.5x restic')
+  add('restore (fresh fs)', net('restore'), 'arca', wall('arca', 'restore'), fmtSec)
+  add('check --read-data', net('check'), 'arca', wall('arca', 'check'), fmtSec)
+  add('vault after day 1', sizes['arca-net']?.day1 ?? null, 'arca', sizes.arca?.day1 ?? null, fmtMB)
+  add('added by day 2', addedByDay2(sizes, 'arca-net'), 'arca', addedByDay2(sizes, 'arca'), fmtMB)
+  for (const { key, label } of TIMED_STEPS) add(`agent peak RSS ${label}`, rss('arca-net', key), 'arca', rss('arca', key), fmtMiB)
+  for (const { key, label } of TIMED_STEPS) add(`node peak RSS ${label}`, results['arca-net'][key]?.nodePeakRssKiB ?? null, '', null, fmtMiB)
+  for (const { key, label } of TIMED_STEPS) add(`CPU agent + node ${label}`, cpuSum(results['arca-net'][key]), 'arca', results.arca?.[key]?.cpuMs ?? null, fmtSec)
+  add('node RSS idle after start', node?.idleRssKiB ?? null, '', null, fmtMiB)
+  add('node RSS after all steps', node?.finalRssKiB ?? null, '', null, fmtMiB)
+  if (verify['arca-net']) {
+    rows.push({ label: 'restore verified', value: verify['arca-net'].isPass ? 1 : 0, refLabel: '', ref: null, ratio: null, target: 'identical tree', verdict: verify['arca-net'].isPass ? 'PASS' : 'FAIL', fmt: (x) => (x ? 'pass' : 'FAIL') })
+  }
+  return rows
+}
+
+/** Prints rows as an aligned table; `numeric` lists the columns to right-align. */
+function printTable(header, body, numeric) {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)))
+  const line = (cells) => cells.map((c, i) => (numeric.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd()
+  console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`)
+  for (const row of body) console.log(line(row))
+}
+
+function printMainTable(rows) {
   const body = rows.map((r) => [
     r.label,
     r.arca == null ? '-' : r.fmt(r.arca),
@@ -440,10 +496,21 @@ function printTable(rows) {
     r.target,
     r.verdict,
   ])
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)))
-  const line = (cells) => cells.map((c, i) => (i === 0 || i >= 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd()
-  console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`)
-  for (const row of body) console.log(line(row))
+  printTable(['step', 'arca', 'restic', 'arca/restic', 'target', 'result'], body, [1, 2, 3])
+}
+
+function printNetTable(rows) {
+  console.log('\nnetwork path: arca-net (agent and storage node as separate processes, loopback TCP + Noise)')
+  const body = rows.map((r) => [
+    r.label,
+    r.fmt(r.value),
+    r.refLabel,
+    r.ref == null ? '-' : r.fmt(r.ref),
+    r.ratio == null ? '-' : `${r.ratio.toFixed(2)}x`,
+    r.target,
+    r.verdict,
+  ])
+  printTable(['step', 'arca-net', 'compared with', 'value', 'ratio', 'target', 'result'], body, [1, 3, 4])
 }
 
 // ---------------------------------------------------------------------------------------------------- main
@@ -455,13 +522,13 @@ async function main() {
     log('NOTE: GNU time not found at /usr/bin/time (install: apt-get install -y time); peak RSS comes from polling')
     log('      /proc/<pid>/status VmHWM every 50 ms over the process tree, which can miss short peaks')
   }
-  let tools = opts.only ? [opts.only] : [...TOOLS]
+  let tools = opts.only ? [...opts.only] : [...TOOLS]
   if (tools.includes('restic') && !whichSync('restic')) {
-    if (opts.only === 'restic') usageError('restic is not on PATH (install: apt-get install -y restic)')
+    if (opts.only?.includes('restic')) usageError('restic is not on PATH (install: apt-get install -y restic)')
     log('NOTE: restic is not on PATH, so there is nothing to compare against (install: apt-get install -y restic)')
     tools = tools.filter((t) => t !== 'restic')
   }
-  if (tools.includes('arca') && !fs.existsSync(ARCA_MAIN)) {
+  if ((tools.includes('arca') || tools.includes('arca-net')) && !fs.existsSync(ARCA_MAIN)) {
     usageError(`Arca CLI not built: ${ARCA_MAIN} does not exist (run "npm run build", or use --only restic)`)
   }
   for (const script of ['make-dataset.sh', 'mutate-day2.sh']) {
@@ -474,18 +541,23 @@ async function main() {
   if (bavail * bsize < 12e9) log(`NOTE: only ${fmtMB(bavail * bsize)} free under ${BENCH_DIR}; a full run needs about 12 GB`)
 
   const paths = {
+    // repo['arca-net'] is the vault's store directory inside the node's data dir, known once the vault exists
     repo: { arca: path.join(BENCH_DIR, 'repo-arca'), restic: path.join(BENCH_DIR, 'repo-restic') },
     resticCache: path.join(BENCH_DIR, 'restic-cache'),
+    netData: path.join(BENCH_DIR, 'node-arca-net'),
+    netHome: path.join(BENCH_DIR, 'home-arca-net'),
   }
-  const ctx = { hasGnuTime, tools, results: {}, sizes: {}, verify: {}, restoreFs: {} }
+  const ctx = { hasGnuTime, tools, results: {}, sizes: {}, verify: {}, restoreFs: {}, node: null }
   for (const t of tools) { ctx.results[t] = {}; ctx.sizes[t] = {} }
-  const cleanupDirs = [paths.repo.arca, paths.repo.restic, paths.resticCache]
+  const cleanupDirs = [paths.repo.arca, paths.repo.restic, paths.resticCache, paths.netData, paths.netHome]
+  let nodeProcess = null
   const disposers = []
   let exitCode = 0
 
   const onSignal = (signal) => {
     log(`${signal}: stopping`)
     if (currentChild?.pid) try { process.kill(-currentChild.pid, 'SIGTERM') } catch {}
+    if (nodeProcess?.isRunning()) try { process.kill(nodeProcess.pid, 'SIGKILL') } catch {}
     for (const mountPoint of activeMounts) try { unmount(mountPoint) } catch {}
     if (!opts.keep) {
       const keepNames = new Set(['logs', ...(fs.existsSync(PRISTINE_MARKER) ? ['data', path.basename(PRISTINE_MARKER)] : [])])
@@ -512,6 +584,18 @@ async function main() {
 
     const cmds = Object.fromEntries(tools.map((t) => [t, toolCommands(t, paths)]))
     const envs = Object.fromEntries(tools.map((t) => [t, toolEnv(t, paths)]))
+    if (tools.includes('arca-net')) {
+      // untimed: the node's data dir, the node process on a free loopback port, an invite, a paired device
+      const env = toolEnv('arca', paths)
+      initNodeData({ main: ARCA_MAIN, dataDir: paths.netData, env })
+      nodeProcess = await startNodeProcess({ main: ARCA_MAIN, dataDir: paths.netData, env, logFile: path.join(LOG_DIR, 'node-arca-net.log') })
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const idle = procMemKiB(nodeProcess.pid)
+      const { storeDir } = pairDevice({ main: ARCA_MAIN, dataDir: paths.netData, env, home: paths.netHome })
+      paths.repo['arca-net'] = storeDir
+      ctx.node = { pid: nodeProcess.pid, address: nodeProcess.address, idleRssKiB: idle?.rssKiB ?? null, storeDir }
+      log(`arca-net: node pid ${nodeProcess.pid} listening on ${nodeProcess.address}, RSS ${fmtMiB(idle?.rssKiB ?? 0)} idle after start; device paired (not timed)`)
+    }
     for (const t of tools) {
       const [cmd, args] = cmds[t].init
       runQuiet(cmd, args, { env: envs[t], cwd: REPO_ROOT })
@@ -553,6 +637,13 @@ async function main() {
     console.error(`\n[bench] ${err.message}`)
     if (err.stderrTail) console.error(`--- output (tail) ---\n${err.stderrTail}\n---`)
   } finally {
+    if (nodeProcess) {
+      const mem = procMemKiB(nodeProcess.pid)
+      if (ctx.node) ctx.node.finalRssKiB = mem?.rssKiB ?? null
+      const exit = await nodeProcess.stop()
+      if (ctx.node) ctx.node.exit = exit
+      log(`arca-net: node stopped (exit ${exit}), RSS ${mem ? fmtMiB(mem.rssKiB) : '?'} after the last step`)
+    }
     for (const dispose of disposers.reverse()) try { await dispose() } catch (err) { console.error(`[bench] cleanup: ${err.message}`) }
     if (!opts.keep) {
       for (const dir of cleanupDirs) await fsp.rm(dir, { recursive: true, force: true })
@@ -561,8 +652,10 @@ async function main() {
     } else log(`--keep: repositories and dataset left in ${BENCH_DIR}`)
   }
 
-  const rows = buildRows(ctx)
-  printTable(rows)
+  const rows = tools.includes('arca') || tools.includes('restic') ? buildRows(ctx) : []
+  if (rows.length > 0) printMainTable(rows)
+  const netRows = buildNetRows(ctx)
+  if (netRows.length > 0) printNetTable(netRows)
   for (const t of tools) if (ctx.restoreFs[t] === 'tmp-dir') console.log(`(${t} restored into a directory on ${BENCH_DIR}, not a fresh ext4 filesystem)`)
   console.log(`\nwarm page cache, ${os.cpus().length} cores; logs in ${LOG_DIR}`)
   if (opts.json) {
@@ -573,10 +666,13 @@ async function main() {
       host: { cores: os.cpus().length, memBytes: os.totalmem(), node: process.version, resticVersion, arcaCommit: commit },
       peakRssSource: hasGnuTime ? 'GNU time %M' : '/proc VmHWM polling',
       restoreFs: ctx.restoreFs,
+      node: ctx.node,
+      resticSftpDay1Cited: RESTIC_SFTP_DAY1,
       steps: ctx.results,
       repoSizeBytes: ctx.sizes,
       verify: ctx.verify,
       table: rows.map(({ fmt, ...row }) => row),
+      netTable: netRows.map(({ fmt, ...row }) => row),
       failed: exitCode !== 0,
     }
     fs.writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`)
