@@ -310,3 +310,28 @@ function flipByte(path: string, offset: number): void {
     closeSync(fd)
   }
 }
+
+t.test('the object count is kept in the index; a store without it is counted once at open', async (t) => {
+  const dir = await tempDir(t)
+  const first = await openStore(t, dir, { create: true })
+  await writeContent(first.store, 2, 25)
+  const stats = await first.store.stats()
+  t.ok(stats.objectCount > 25, `objects counted (${stats.objectCount})`)
+  await first.close()
+
+  // remove the counter, as in a store written before it existed
+  const { Level } = await import('level')
+  const db = new Level<Buffer, Buffer>(join(dir, 'index'), { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  await db.del(Buffer.from('M'))
+  let keys = 0
+  for await (const _ of db.keys({ gte: Buffer.from('O'), lt: Buffer.from('P') })) keys++
+  await db.close()
+  t.equal(keys, stats.objectCount, 'the counter equals the number of object keys')
+
+  const second = await openStore(t, dir)
+  t.equal((await second.store.stats()).objectCount, stats.objectCount, 'counted again at open')
+  await second.store.put(id('one more'), chunk(5, 1000))
+  await second.store.flush()
+  t.equal((await second.store.stats()).objectCount, stats.objectCount + 1, 'and kept from then on')
+  await second.close()
+})

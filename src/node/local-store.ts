@@ -18,7 +18,7 @@ import type { FilePlace, Store, StoredRecord, StoreStats } from '../protocol/sto
 import { ENTRY_HEADER_BYTES, ENTRY_TRAILER_BYTES, EntryType, PACK_TARGET_BYTES } from './pack-format.js'
 import { PackWriter } from './pack-writer.js'
 import {
-  decodeLocation, decodePackRecord, encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, keySlotKey, listPackFiles,
+  decodeCount, decodeLocation, decodePackRecord, encodeCount, encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, KEY_OBJECT_COUNT, keySlotKey, listPackFiles,
   objectKey, packKey, packPath, prefixRange, snapshotKey, STORE_MARKER, STORE_MARKER_TEXT, type ObjectLocation,
 } from './store-layout.js'
 
@@ -56,15 +56,19 @@ export class LocalStore implements Store {
   private committedNext: number
   private readonly packTargetBytes: number
   private appendedBytes: number
+  /** Indexed (flushed) objects; stored under KEY_OBJECT_COUNT with every index batch. */
+  private objectCount: number
 
   private constructor(
     readonly dir: string,
     private readonly db: Db,
     private nextPack: number,
     committedBytes: number,
+    objectCount: number,
     options: LocalStoreOptions,
   ) {
     this.appendedBytes = committedBytes
+    this.objectCount = objectCount
     this.committedNext = nextPack
     this.autoFlushBytes = options.autoFlushBytes ?? 32 * 1024 * 1024
     this.packTargetBytes = options.packTargetBytes ?? PACK_TARGET_BYTES
@@ -87,7 +91,7 @@ export class LocalStore implements Store {
       const nextPack = await recoverPacks(dir, db, options.log ?? (() => {}))
       let committedBytes = 0
       for await (const value of db.values(prefixRange('P'))) committedBytes += decodePackRecord(value).committedBytes
-      return new LocalStore(dir, db, nextPack, committedBytes, options)
+      return new LocalStore(dir, db, nextPack, committedBytes, await objectCountOf(db), options)
     } catch (err) {
       await db.close()
       throw err
@@ -223,14 +227,12 @@ export class LocalStore implements Store {
   async stats(): Promise<StoreStats> {
     let storedBytes = 0
     let packCount = 0
-    let objectCount = 0
     for await (const [, value] of this.db.iterator(prefixRange('P'))) {
       storedBytes += decodePackRecord(value).committedBytes
       packCount++
     }
-    for await (const _ of this.db.keys(prefixRange('O'))) objectCount++
     const snapshotCount = (await this.listSnapshots()).length
-    return { objectCount, storedBytes, packCount, snapshotCount }
+    return { objectCount: this.objectCount, storedBytes, packCount, snapshotCount }
   }
 
   async close(): Promise<void> {
@@ -328,7 +330,9 @@ export class LocalStore implements Store {
     next.writeUInt32LE(Math.max(this.committedNext, maxPack + 1))
     this.committedNext = Math.max(this.committedNext, maxPack + 1)
     ops.push({ type: 'put', key: KEY_NEXT_PACK, value: next })
+    ops.push({ type: 'put', key: KEY_OBJECT_COUNT, value: encodeCount(this.objectCount + done.length) })
     await this.db.batch(ops)
+    this.objectCount += done.length
     for (const hex of done) this.pending.delete(hex)
     // entries appended while the batch was written stay pending for the next flush
     this.pendingMeta = this.pendingMeta.filter((m) => !committedMeta.has(m))
@@ -355,6 +359,16 @@ export class LocalStore implements Store {
     }
     return out
   }
+}
+
+/** The stored object count; a store from before the counter is counted once, and the count saved. */
+async function objectCountOf(db: Db): Promise<number> {
+  const raw = await db.get(KEY_OBJECT_COUNT)
+  if (raw !== undefined) return decodeCount(raw)
+  let n = 0
+  for await (const _ of db.keys(prefixRange('O'))) n++
+  await db.put(KEY_OBJECT_COUNT, encodeCount(n))
+  return n
 }
 
 async function openDb(path: string): Promise<Db> {

@@ -9,7 +9,7 @@ import { Level } from 'level'
 import { ArcaError } from '../core/errors.js'
 import { EntryType, scanPack } from './pack-format.js'
 import {
-  encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, keySlotKey, listPackFiles, objectKey, packKey, snapshotKey, STORE_MARKER,
+  encodeCount, encodeLocation, encodePackRecord, KEY_CONFIG, KEY_NEXT_PACK, KEY_OBJECT_COUNT, keySlotKey, listPackFiles, objectKey, packKey, snapshotKey, STORE_MARKER,
 } from './store-layout.js'
 
 export interface RepairReport {
@@ -80,6 +80,7 @@ export async function repairStore(dir: string, options: { log?: (m: string) => v
     const next = Buffer.alloc(4)
     next.writeUInt32LE(maxPack + 1)
     await db.put(KEY_NEXT_PACK, next)
+    await db.put(KEY_OBJECT_COUNT, encodeCount(objects.size))
   } finally {
     await db.close()
   }

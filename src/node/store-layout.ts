@@ -42,6 +42,18 @@ export function listPackFiles(dir: string): { packNumber: number; path: string }
 
 export const KEY_CONFIG = Buffer.from('C')
 export const KEY_NEXT_PACK = Buffer.from('N')
+/** The number of indexed objects, kept by every index batch so usage needs no walk over the index. */
+export const KEY_OBJECT_COUNT = Buffer.from('M')
+
+export function encodeCount(n: number): Buffer {
+  const out = Buffer.alloc(8)
+  out.writeBigUInt64LE(BigInt(n))
+  return out
+}
+
+export function decodeCount(raw: Buffer): number {
+  return Number(raw.readBigUInt64LE(0))
+}
 
 function prefixed(prefix: string, id: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(1 + id.length)
