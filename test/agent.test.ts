@@ -3,12 +3,14 @@
  * power-off runs one missed slot once, runs of a plan never overlap, a backup window cuts a run short and the
  * next run continues from there); reports whose numbers match a known tree.
  */
+import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { AgentDaemon } from '../src/agent/agent-daemon.js'
 import { readAgentConfig, writeAgentConfig, type Plan } from '../src/agent/agent-config.js'
 import { listReports, readAgentState, writeAgentState } from '../src/agent/agent-state.js'
+import { lockPlan } from '../src/agent/plan-lock.js'
 import { modeForRun } from '../src/agent/plan-runner.js'
 import type { RunReport } from '../src/agent/run-report.js'
 import { FakeClock } from '../src/core/clock.js'
@@ -17,6 +19,7 @@ import { Repository } from '../src/repo/repository.js'
 import { SealPool } from '../src/repo/seal-pool.js'
 import { parseSchedule } from '../src/schedule/index.js'
 import { PASSPHRASE, runCli, spawnCli, tempDir, TEST_KDF } from './helpers/env.js'
+import { codeOf } from './helpers/error-code.js'
 import { pseudoRandom } from './helpers/rng.js'
 
 const MIB = 1024 * 1024
@@ -229,4 +232,24 @@ t.test('arca agent timezone and arca agent start: foreground, logs to stdout and
   t.match(out, /Agent started in .*, time zone Europe\/Paris, 1 plans/)
   t.match(out, /Stopped\n$/)
   t.equal(readFileSync(join(home, 'agent.log'), 'utf8'), out, 'agent.log holds the same lines as stdout')
+})
+
+t.test('a plan runs in one process at a time: a live owner blocks, a dead one is taken over', async (t) => {
+  const home = tempDir(t)
+  const other = spawn('sleep', ['30'])
+  t.teardown(() => {
+    other.kill('SIGKILL')
+  })
+  await new Promise((resolve) => other.once('spawn', resolve))
+  mkdirSync(join(home, 'locks'))
+  writeFileSync(join(home, 'locks', 'docs.lock'), `${other.pid}\n`)
+  t.equal(codeOf(() => lockPlan(home, 'docs')), 'REPO_LOCKED', 'another live process holds the plan')
+  t.throws(() => lockPlan(home, 'docs'), { message: `Plan "docs" is already running (process ${other.pid}): runs of one plan never overlap` })
+  const exited = new Promise((resolve) => other.once('exit', resolve))
+  other.kill('SIGKILL')
+  await exited
+  const release = lockPlan(home, 'docs')
+  t.equal(readFileSync(join(home, 'locks', 'docs.lock'), 'utf8'), `${process.pid}\n`, 'a dead owner\'s lock is taken over')
+  release()
+  t.equal(codeOf(() => lockPlan(home, 'docs')()), 'ok', 'released, it can be taken again')
 })

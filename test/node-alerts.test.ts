@@ -42,6 +42,8 @@ t.test('a missed slot raises one alert, a success one recovery, a failure one al
   const run = { planId: PLAN_ID, startedAt: clock.now(), finishedAt: clock.now() + 60_000, filesNew: 3, filesChanged: 0, bytesRead: 100, bytesNew: 100, bytesStored: 150, warningCount: 0 }
   await store.reportRun({ ...run, outcome: 'success' })
   t.same(events.map((e) => e.type), ['alert', 'recovery'], 'the device is back: one recovery notice')
+  const [watch] = await node.service.alerts.watches()
+  t.same([watch.lastOutcome, watch.lastRun?.filesNew, watch.lastRun?.bytesStored], ['success', 3, 150], 'the node keeps the run summary for the admin')
   t.same(await node.service.alerts.alerts(), [], 'no open alert')
   t.equal((await node.service.alerts.alerts(true)).length, 1, 'the closed incident is kept')
 

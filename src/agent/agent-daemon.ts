@@ -25,7 +25,7 @@ export interface AgentEvents {
 }
 
 export class AgentDaemon extends EventEmitter<AgentEvents> {
-  private readonly running = new Map<string, Promise<RunReport>>()
+  private readonly running = new Map<string, Promise<RunReport | undefined>>()
   private readonly stopping = new AbortController()
   private task: ReturnType<typeof cron.schedule> | undefined
   private ticking: Promise<void> | undefined
@@ -100,10 +100,18 @@ export class AgentDaemon extends EventEmitter<AgentEvents> {
   private startRun(plan: Plan, slotAt: number, trigger: 'schedule' | 'catch-up', timeZone: string): void {
     this.emit('run-started', plan.name, slotAt)
     const run = runPlan(plan, trigger, { ...this.ctx, timeZone, onProgress: (name, p) => this.emit('progress', name, p) }, { signal: this.stopping.signal, slotAt })
-      .then((report) => {
-        this.emit('run-finished', report)
-        return report
-      })
+      .then(
+        (report) => {
+          this.emit('run-finished', report)
+          return report
+        },
+        (err: unknown) => {
+          // only a plan locked by another process (arca run) gets here: the slot stays due for the next tick
+          this.ctx.log?.(`Plan "${plan.name}": not started: ${(err as Error).message}`)
+          this.emit('slot-skipped', plan.name, slotAt, (err as Error).message)
+          return undefined
+        },
+      )
       .finally(() => this.running.delete(plan.name))
     this.running.set(plan.name, run)
   }

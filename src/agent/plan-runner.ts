@@ -12,6 +12,7 @@ import type { SealPool } from '../repo/seal-pool.js'
 import { isWithinWindow, windowEnd } from '../schedule/index.js'
 import type { Plan } from './agent-config.js'
 import { planState, readAgentState, saveReport, writeAgentState } from './agent-state.js'
+import { lockPlan } from './plan-lock.js'
 import { buildReport, type ReportEntry, type RunReport, type RunTrigger } from './run-report.js'
 
 export interface NodeLink {
@@ -39,7 +40,17 @@ export function modeForRun(plan: Plan, runsSinceFull: number): BackupMode {
   return plan.mode
 }
 
+/** Runs `plan` once; REPO_LOCKED (and no report) if another process runs it now. */
 export async function runPlan(plan: Plan, trigger: RunTrigger, ctx: RunContext, options: { signal?: AbortSignal; slotAt?: number } = {}): Promise<RunReport> {
+  const unlock = lockPlan(ctx.home, plan.name)
+  try {
+    return await runLocked(plan, trigger, ctx, options)
+  } finally {
+    unlock()
+  }
+}
+
+async function runLocked(plan: Plan, trigger: RunTrigger, ctx: RunContext, options: { signal?: AbortSignal; slotAt?: number }): Promise<RunReport> {
   const { clock } = ctx
   const startedAt = clock.now()
   const state = readAgentState(ctx.home)

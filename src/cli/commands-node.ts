@@ -133,7 +133,9 @@ export async function nodeCommand(argv: string[], io: Io, signal?: AbortSignal):
       else {
         if (plans.length === 0) io.out('No device has registered a plan yet (agents do at start and at each run)')
         for (const p of plans) {
-          io.out(`${p.deviceName.padEnd(20)} ${p.vault.padEnd(14)} ${p.name.padEnd(16)} ${p.schedule.padEnd(24)} ${p.timeZone.padEnd(16)} last success ${time(p.lastSuccessAt)}, last run ${p.lastOutcome ?? '-'} ${time(p.lastRunAt)}${p.openAlert !== undefined ? '  ALERT' : ''}`)
+          const r = p.lastRun
+          const counts = r === undefined ? '' : ` (${r.filesNew} new, ${r.filesChanged} changed files, ${formatBytes(r.bytesRead)} read, ${formatBytes(r.bytesStored)} stored, ${r.warningCount} warnings, ${Math.round((r.finishedAt - r.startedAt) / 1000)} s)`
+          io.out(`${p.deviceName.padEnd(20)} ${p.vault.padEnd(14)} ${p.name.padEnd(16)} ${p.schedule.padEnd(24)} ${p.timeZone.padEnd(16)} last success ${time(p.lastSuccessAt)}, last run ${p.lastOutcome ?? '-'} ${time(p.lastRunAt)}${counts}${p.openAlert !== undefined ? '  ALERT' : ''}`)
         }
       }
       return 0

@@ -27,6 +27,8 @@ export interface PlanWatch {
   lastSuccessAt?: number
   lastRunAt?: number
   lastOutcome?: RunSummary['outcome']
+  /** The last run as the device reported it: counts and times, no paths. */
+  lastRun?: Omit<RunSummary, 'planId'>
   /** The open incident's alert id. */
   openAlert?: string
 }
@@ -88,6 +90,8 @@ export class AlertMonitor {
     if (watch === undefined) return
     watch.lastRunAt = run.startedAt
     watch.lastOutcome = run.outcome
+    const { planId: _, ...counts } = run
+    watch.lastRun = counts
     await this.registry.putSetting(key, watch)
     if (run.outcome === 'success' || run.outcome === 'warnings') await this.succeeded(device.publicKey, watch.planId, run.finishedAt)
     else if (run.outcome === 'failed' && watch.openAlert === undefined) await this.open(watch, 'failed', run.startedAt)
