@@ -97,13 +97,13 @@ async function runLocked(plan: Plan, trigger: RunTrigger, ctx: RunContext, optio
       node = link
       try {
         result = await backup(repo, {
-        plan: plan.name, paths: plan.paths, mode, excludes: plan.exclude, includes: plan.include, deviceName: ctx.deviceName,
-        clock, pool, signal: abort.signal, skipPaths: plan.repo !== undefined ? [plan.repo] : [],
-        onProgress: (p) => ctx.onProgress?.(plan.name, p),
-        onWarning: (w) => {
-          warningCount++
-          if (warnings.length < 100) warnings.push(w)
-        },
+          plan: plan.name, paths: plan.paths, mode, excludes: plan.exclude, includes: plan.include, deviceName: ctx.deviceName,
+          clock, pool, signal: abort.signal, skipPaths: plan.repo !== undefined ? [plan.repo] : [],
+          onProgress: (p) => ctx.onProgress?.(plan.name, p),
+          onWarning: (w) => {
+            warningCount++
+            if (warnings.length < 100) warnings.push(w)
+          },
         })
         return result
       } catch (err) {
@@ -117,8 +117,9 @@ async function runLocked(plan: Plan, trigger: RunTrigger, ctx: RunContext, optio
     })
   } catch (err) {
     error ??= isArcaError(err) ? err.message : `unexpected error: ${(err as Error).message ?? String(err)}`
-    // a failure to open or close the vault comes after the report was made: make it again with that error
-    if (result === undefined || report === undefined) report = undefined
+    // the vault could not be opened (no report yet) or the run failed: make the report with this error; a failure
+    // to close after a committed snapshot leaves the success report as it is
+    if (result === undefined) report = undefined
   } finally {
     clearTimeout(windowTimer)
     options.signal?.removeEventListener('abort', onExternalAbort)
