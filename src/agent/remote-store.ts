@@ -261,6 +261,7 @@ export class RemoteStore implements Store {
     const deadline = clock.now() + (this.options.reconnectWindowMs ?? 120_000)
     let delayMs = 100
     let lastError: unknown
+    let refusals = 0
     this.options.log?.('Connection to the node lost; reconnecting')
     // bounded by attempts as well as by time, so a clock that does not move (tests) cannot loop forever
     for (let attempt = 0; attempt < MAX_RECONNECT_ATTEMPTS && clock.now() < deadline; attempt++) {
@@ -274,7 +275,10 @@ export class RemoteStore implements Store {
         return session
       } catch (err) {
         lastError = err
-        if (isArcaError(err, 'UNAUTHORIZED_PEER') || isArcaError(err, 'UNSUPPORTED_VERSION')) break
+        if (isArcaError(err, 'UNSUPPORTED_VERSION')) break
+        // a node shutting down also closes a handshake it cannot finish, which reads as a refusal: this device was
+        // admitted a moment ago, so only a refusal that repeats means it was revoked
+        if (isArcaError(err, 'UNAUTHORIZED_PEER') && ++refusals >= 3) break
       }
       await sleep(delayMs)
       delayMs = Math.min(delayMs * 2, 5000)
