@@ -53,9 +53,10 @@ class NodeSession {
     if (this.admission.kind === 'device') {
       const key = this.admission.device.publicKey
       this.unregister = this.service.sessionStarted(key, () => this.stream.destroy())
-      void this.service.updateDevice(key, (d) => {
+      // a failure is logged by updateDevice; it must not become an unhandled rejection
+      this.service.updateDevice(key, (d) => {
         d.lastSeenAt = this.service.clock.now()
-      })
+      }).catch(() => {})
     }
     this.service.log('info', `Connected: ${this.who}`)
   }
@@ -195,7 +196,8 @@ class NodeSession {
           d.snapshotCount++
         })
         this.service.log('info', `${this.who}: committed snapshot ${toHex(frame.body.id).slice(0, 16)} (${header.fileCount} files)`)
-        await this.service.alerts.snapshotArrived(device, header.planId, this.service.clock.now())
+        // the snapshot is committed: alert bookkeeping that fails is logged, not turned into a failed commit
+        await this.service.alerts.snapshotArrived(device, header.planId, this.service.clock.now()).catch((err: Error) => this.service.log('error', `${this.who}: alert bookkeeping failed: ${err.message}`))
         return ok()
       }
       case MessageType.LIST_SNAPSHOTS:
