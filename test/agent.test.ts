@@ -145,6 +145,15 @@ t.test('catch-up after a power-off: one missed slot runs once, then the schedule
   await f.daemon.idle()
   t.same(f.reports.map((r) => r.trigger), ['schedule', 'catch-up', 'schedule'], 'the next slot runs on time')
   t.equal(listReports(f.home, 'daily').length, 3, 'every run left a report')
+
+  // off again over two slots, but a run by hand (arca run) happened after them: nothing to catch up
+  f.clock.set(at('2026-03-10T08:00:00Z'))
+  const state = readAgentState(f.home)
+  state.plans.daily.lastRunAt = at('2026-03-10T07:30:00Z')
+  writeAgentState(f.home, state)
+  await f.daemon.tick()
+  await f.daemon.idle()
+  t.equal(f.reports.length, 3, 'a run by hand after the missed slots covers them')
 })
 
 t.test('runs of one plan never overlap', async (t) => {

@@ -46,7 +46,9 @@ export class AgentDaemon extends EventEmitter<AgentEvents> {
 
   /** Checks every plan once; starts the runs that are due. Resolves when they are started, not finished. */
   tick(): Promise<void> {
-    this.ticking ??= this.checkPlans().finally(() => (this.ticking = undefined))
+    this.ticking ??= this.checkPlans()
+      .catch((err: unknown) => this.ctx.log?.(`Checking the plans failed: ${(err as Error).message}`))
+      .finally(() => (this.ticking = undefined))
     return this.ticking
   }
 
@@ -82,7 +84,8 @@ export class AgentDaemon extends EventEmitter<AgentEvents> {
     for (const plan of config.plans) {
       if (this.running.has(plan.name)) continue
       const ps = planState(state, plan.name)
-      const since = ps.lastSlotAt ?? ps.lastRunAt ?? plan.createdAt
+      // any run, scheduled or by hand, backs up everything the plan covers: slots before it need no catch-up
+      const since = Math.max(ps.lastSlotAt ?? 0, ps.lastRunAt ?? 0, plan.createdAt)
       const slotAt = missedRun(plan.schedule, since, now, config.timeZone)
       if (slotAt === undefined) continue
       if (plan.window !== undefined && !isWithinWindow(plan.window, now, config.timeZone)) {
