@@ -108,6 +108,21 @@ t.test('two devices of one vault: pair, back up, restore from the other device; 
   t.equal(byName.get('laptop')?.logicalBytes, 700_000 + 14 * 2000 + 2_500_000, 'and its logical size')
   t.equal(byName.get('desktop')?.bytesIntroduced, 0, 'the desktop introduced nothing')
 
+  // a plan run by the laptop registers its schedule and reports its outcome to the node (no paths)
+  ok(t, await laptop(['plan', 'add', 'docs', '--path', src, '--schedule', 'weekly:mon,thu@22:00']), 'plan add on the laptop')
+  ok(t, await laptop(['run', 'docs']), 'arca run against the node')
+  const plans = await runCli(['node', 'plans', '--data', nodeDir, '--json'])
+  ok(t, plans, 'node plans')
+  const [watch] = JSON.parse(plans.stdout) as { deviceName: string; name: string; schedule: string; lastOutcome: string; lastRun: { filesNew: number } }[]
+  t.same([watch.deviceName, watch.name, watch.schedule, watch.lastOutcome], ['laptop', 'docs', 'weekly:mon,thu@22:00', 'success'], 'the node knows the plan, its schedule and its last outcome')
+  t.notMatch(plans.stdout, src, 'but not its paths')
+  leaks.length = 0
+  scan(nodeDir)
+  t.same(leaks, [], 'still no file name or content on the node after a plan run and its report')
+  const alerts = await runCli(['node', 'alerts', '--data', nodeDir])
+  ok(t, alerts, 'node alerts')
+  t.match(alerts.stdout, 'No open alerts')
+
   const revoked = await runCli(['node', 'revoke', '--data', nodeDir, 'desktop'])
   ok(t, revoked, 'revoke the desktop')
   const refused = await desktop(['snapshots'])
