@@ -2,7 +2,6 @@
  * arca mail set|show|test|off (the device's report mails, in agent.json) and arca node mail set|show|test|off
  * (the admin address of the node for missed-backup alerts, in its registry).
  */
-import { join } from 'node:path'
 import { readAgentConfig, writeAgentConfig } from '../agent/agent-config.js'
 import { arcaHome } from '../agent/device-config.js'
 import { ArcaError } from '../core/errors.js'
@@ -70,8 +69,4 @@ export async function mailCommand(sub: string | undefined, rest: string[], store
       io.out(`Usage: arca ${who} set ${MAIL_USAGE}\n       arca ${who} show|test|off`)
       return sub === undefined || sub === 'help' ? 0 : 2
   }
-}
-
-export function outboxDirOf(base: string): string {
-  return join(base, 'outbox')
 }
