@@ -7,7 +7,7 @@
  * directory of a store that is still open (what a crash would leave on disk).
  */
 import { execFile } from 'node:child_process'
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -334,4 +334,50 @@ t.test('the object count is kept in the index; a store without it is counted onc
   await second.store.flush()
   t.equal((await second.store.stats()).objectCount, stats.objectCount + 1, 'and kept from then on')
   await second.close()
+})
+
+t.test('getMany: envelopes in the order asked across packs, absent and pending ids, the byte budget, a short pack', async (t) => {
+  const dir = await tempDir(t)
+  const { store } = await openStore(t, dir, { create: true, packTargetBytes: 256 * 1024 })
+  const objects = Array.from({ length: 40 }, (_, i) => ({ id: id(`many ${i}`), envelope: chunk(i, 1000 + i * 997) }))
+  for (const o of objects.slice(0, 30)) await store.put(o.id, o.envelope)
+  await store.flush()
+  for (const o of objects.slice(30)) await store.put(o.id, o.envelope) // pending: appended, not indexed
+  t.ok(packFiles(dir).length >= 2, 'the objects span several packs')
+
+  // shuffled order, an absent id, a duplicate and pending objects
+  const order = [17, 3, 35, 29, 0, 3, 38, 12]
+  const asked = [...order.map((i) => objects[i].id), id('never put')]
+  const items = await store.getMany(asked, 64 * 1024 * 1024)
+  t.equal(items.length, asked.length, 'one answer per id')
+  order.forEach((i, k) => {
+    const item = items[k]
+    if ('envelope' in item) sameBytes(t, item.envelope, objects[i].envelope, `id ${k}: object ${i}${i >= 30 ? ' (pending)' : ''}`)
+    else t.fail(`id ${k}: object ${i} expected`, { found: item })
+  })
+  t.same(items[asked.length - 1], { absent: true }, 'an absent id is ABSENT')
+
+  // budget: objects are taken in request order until the budget is spent, the first one always
+  const budget = objects[5].envelope.length + objects[6].envelope.length
+  const capped = await store.getMany([5, 6, 7, 8].map((i) => objects[i].id), budget)
+  t.same(capped.map((x) => Object.keys(x)[0]), ['envelope', 'envelope', 'notSent', 'notSent'], 'two fit the budget, the rest are NOT_SENT')
+  const tiny = await store.getMany([objects[9].id, objects[10].id], 1)
+  t.same(tiny.map((x) => Object.keys(x)[0]), ['envelope', 'notSent'], 'the first object is sent even over the budget')
+  t.same((await store.getMany([], 1000)), [], 'no ids, no answers')
+
+  // a pack cut short: objects past the cut fail with INTEGRITY_ERROR, the others are still served
+  await store.flush()
+  const lastPack = packFiles(dir).sort((a, b) => a.packNumber - b.packNumber).at(-1)!
+  const inLast = objects.map((o, i) => ({ o, i, place: store.locate(o.id)! })).filter((x) => x.place.path === lastPack.path)
+  t.ok(inLast.length >= 2, `the last pack holds ${inLast.length} objects`)
+  const cutAt = inLast[inLast.length - 1].place.offset + 10
+  truncateSync(lastPack.path, cutAt)
+  const afterCut = await store.getMany([objects[0].id, ...inLast.map((x) => x.o.id)], 64 * 1024 * 1024)
+  t.ok('envelope' in afterCut[0], 'an object of another pack is served')
+  for (let k = 0; k < inLast.length - 1; k++) {
+    const item = afterCut[k + 1]
+    t.ok('envelope' in item && Buffer.compare(item.envelope, inLast[k].o.envelope) === 0, `object ${inLast[k].i} before the cut is served`)
+  }
+  const cut = afterCut[afterCut.length - 1]
+  t.ok('error' in cut && cut.error.code === 'INTEGRITY_ERROR' && /is shorter than its index says/.test(cut.error.message), 'the object past the cut is an INTEGRITY_ERROR', { found: cut })
 })

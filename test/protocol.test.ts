@@ -20,7 +20,7 @@ import { ArcaError, isArcaError, WIRE_CODES, type ErrorCode } from '../src/core/
 import { toHex } from '../src/core/hex.js'
 import { decodeInvite, encodeInvite, INVITE_PREFIX, type Invite } from '../src/protocol/invite.js'
 import {
-  decodeFrame, encodeFrame, helloFrame, MAX_FRAME_BYTES, MAX_IDS_PER_REQUEST, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_PLANS,
+  decodeFrame, encodeFrame, FetchStatus, GET_MANY_BUDGET_BYTES, helloFrame, MAX_FRAME_BYTES, MAX_IDS_PER_GET, MAX_IDS_PER_REQUEST, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_PLANS,
   MAX_OBJECTS_PER_PUT, MAX_RECORD_BYTES, MAX_RECORDS, MessageType, negotiateVersion, PROTOCOL_MAGIC, PROTOCOL_VERSION,
   REQUEST_TYPES, type Frame,
 } from '../src/protocol/messages.js'
@@ -76,6 +76,7 @@ function goldenFrames(): Frame[] {
     { type: T.PAIR, requestId: 1, body: { device: 'laptop', devicePublicKey: counting(0x30, 32) } },
     { type: T.REGISTER_PLANS, requestId: 14, body: { timeZone: 'Europe/Paris', plans: [{ planId: counting(0x50, 16), name: 'documents', schedule: 'weekly:mon,thu@22:00' }] } },
     { type: T.RUN_REPORT, requestId: 15, body: { planId: counting(0x50, 16), outcome: 'cut-short', startedAt: 1795443681211, finishedAt: 1795443699000, filesNew: 3, filesChanged: 1, bytesRead: 1000, bytesNew: 700, bytesStored: 512, warningCount: 2 } },
+    { type: T.GET_MANY, requestId: 16, body: [counting(0x80, 32), counting(0xa0, 32), counting(0xc0, 32), counting(0xe0, 32)] },
     { type: T.OK, requestId: 7, body: null },
     { type: T.ERROR, requestId: 253, body: { code: 5, message: 'Object not found in store: "8081"' } },
     { type: T.CONFIG, requestId: 1, body: counting(0x20, 40) },
@@ -84,6 +85,16 @@ function goldenFrames(): Frame[] {
     { type: T.OBJECT, requestId: 253, body: ENVELOPE },
     { type: T.USAGE_RESULT, requestId: 70000, body: { usedBytes: 5_000_000_000, quotaBytes: 0, packCount: 3, snapshotCount: 2, objectCount: 1234 } },
     { type: T.PAIRED, requestId: 1, body: { vault: 'team', device: 'laptop' } },
+    {
+      type: T.OBJECTS,
+      requestId: 16,
+      body: [
+        { status: FetchStatus.FOUND, envelope: ENVELOPE },
+        { status: FetchStatus.ABSENT },
+        { status: FetchStatus.NOT_SENT },
+        { status: FetchStatus.FAILED, error: { code: WIRE_CODES.INTEGRITY_ERROR, message: 'pack 3 is shorter than its index says' } },
+      ],
+    },
   ]
 }
 
@@ -209,6 +220,8 @@ const ROUND_TRIPS: Array<[string, Frame]> = [
   ['PUT: one empty envelope', { type: T.PUT, requestId: 5, body: [{ id: id('empty'), envelope: Buffer.alloc(0) }] }],
   ['PUT: MAX_OBJECTS_PER_PUT objects', { type: T.PUT, requestId: 5, body: ids(MAX_OBJECTS_PER_PUT, 9).map((x, i) => ({ id: x, envelope: counting(i, i % 40) })) }],
   ['GET', { type: T.GET, requestId: 6, body: id('get') }],
+  ['GET_MANY: no ids', { type: T.GET_MANY, requestId: 6, body: [] }],
+  ['GET_MANY: MAX_IDS_PER_GET ids', { type: T.GET_MANY, requestId: 6, body: ids(MAX_IDS_PER_GET, 5) }],
   ['COMMIT_SNAPSHOT', { type: T.COMMIT_SNAPSHOT, requestId: 7, body: { id: id('snap'), record: snapshotRecord(id('root'), 1) } }],
   ['REMOVE_SNAPSHOT', { type: T.REMOVE_SNAPSHOT, requestId: 8, body: id('snap') }],
   ['PAIR', { type: T.PAIR, requestId: 1, body: { device: 'laptop-2', devicePublicKey: id('key') } }],
@@ -233,6 +246,17 @@ const ROUND_TRIPS: Array<[string, Frame]> = [
   ['USAGE_RESULT: zeros', { type: T.USAGE_RESULT, requestId: 10, body: { usedBytes: 0, quotaBytes: 0, packCount: 0, snapshotCount: 0, objectCount: 0 } }],
   ['USAGE_RESULT: MAX_SAFE_INTEGER everywhere', { type: T.USAGE_RESULT, requestId: 10, body: { usedBytes: MAX_UINT, quotaBytes: MAX_UINT, packCount: MAX_UINT, snapshotCount: MAX_UINT, objectCount: MAX_UINT } }],
   ['PAIRED', { type: T.PAIRED, requestId: 1, body: { vault: 'team', device: 'laptop ü' } }],
+  ['OBJECTS: none', { type: T.OBJECTS, requestId: 6, body: [] }],
+  ['OBJECTS: MAX_IDS_PER_GET, every status, an empty envelope', {
+    type: T.OBJECTS,
+    requestId: 6,
+    body: Array.from({ length: MAX_IDS_PER_GET }, (_, i) => [
+      { status: FetchStatus.FOUND as const, envelope: counting(i, i === 4 ? 0 : 10 + i) },
+      { status: FetchStatus.ABSENT as const },
+      { status: FetchStatus.NOT_SENT as const },
+      { status: FetchStatus.FAILED as const, error: { code: i, message: i === 3 ? '' : `error ${i}` } },
+    ][i % 4]),
+  }],
 ]
 
 t.test('every message type round-trips with exact fields, boundary values included', async (t) => {
@@ -352,7 +376,7 @@ t.test('decodeFrame: explicit malformed frames', async (t) => {
     ['empty frame', Buffer.alloc(0), 'Malformed frame: empty frame'],
     ['RUN_REPORT with outcome 4', bytes([T.RUN_REPORT, 1], Buffer.alloc(16, 1), [4]), 'Malformed frame: unknown run outcome 4'],
     ['REGISTER_PLANS with a 15-byte plan id', bytes([T.REGISTER_PLANS, 1, 3], 'UTC', [1], Buffer.alloc(15, 1)), 'Malformed frame: plan id runs past the end of the frame'],
-    ...[0, 3, 9, 26, 63, 72, 128, 255].map((type): [string, Uint8Array, string] => [`unknown type ${type}`, bytes([type, 1]), `Malformed frame: unknown message type ${type}`]),
+    ...[0, 3, 9, 27, 63, 73, 128, 255].map((type): [string, Uint8Array, string] => [`unknown type ${type}`, bytes([type, 1]), `Malformed frame: unknown message type ${type}`]),
     ['OK with a trailing byte', bytes([T.OK, 1, 0]), 'Malformed frame: 1 unexpected bytes after a OK message'],
     ['READ_CONFIG with 3 trailing bytes', bytes([T.READ_CONFIG, 1, 1, 2, 3]), 'Malformed frame: 3 unexpected bytes after a READ_CONFIG message'],
     ['MISSING with MAX_IDS_PER_REQUEST + 1 ids', encodeFrame({ type: T.MISSING, requestId: 1, body: ids(MAX_IDS_PER_REQUEST + 1) }), `Malformed frame: id list has ${MAX_IDS_PER_REQUEST + 1} entries, the limit is ${MAX_IDS_PER_REQUEST}`],
@@ -361,6 +385,12 @@ t.test('decodeFrame: explicit malformed frames', async (t) => {
     ['RECORDS announcing MAX_RECORDS + 1', bytes([T.RECORDS, 1], varint(MAX_RECORDS + 1)), /record list has 1000001 entries, the limit is 1000000$/],
     ['MISSING announcing 3 ids, holding 2', bytes([T.MISSING, 1, 3], id('a'), id('b')), 'Malformed frame: id runs past the end of the frame'],
     ['GET with a 31-byte id', bytes([T.GET, 1], counting(0, 31)), 'Malformed frame: id runs past the end of the frame'],
+    ['GET_MANY with MAX_IDS_PER_GET + 1 ids', encodeFrame({ type: T.GET_MANY, requestId: 1, body: ids(MAX_IDS_PER_GET + 1) }), `Malformed frame: id list has ${MAX_IDS_PER_GET + 1} entries, the limit is ${MAX_IDS_PER_GET}`],
+    ['OBJECTS announcing MAX_IDS_PER_GET + 1', bytes([T.OBJECTS, 1], varint(MAX_IDS_PER_GET + 1)), `Malformed frame: object list has ${MAX_IDS_PER_GET + 1} entries, the limit is ${MAX_IDS_PER_GET}`],
+    ['OBJECTS with status 4', bytes([T.OBJECTS, 1, 1, 4]), 'Malformed frame: unknown object status 4'],
+    ['OBJECTS: FOUND without its envelope', bytes([T.OBJECTS, 1, 1, 0]), /^Malformed frame: integer runs past the end/],
+    ['OBJECTS: FOUND, length 9, 2 bytes follow', bytes([T.OBJECTS, 1, 1, 0, 9, 1, 2]), 'Malformed frame: envelope of 9 bytes runs past the end of the frame'],
+    ['OBJECTS: FAILED without its message', bytes([T.OBJECTS, 1, 1, 3, 5]), /^Malformed frame: integer runs past the end/],
     ['OBJECT length 10, 5 bytes follow', bytes([T.OBJECT, 1, 10], counting(0, 5)), 'Malformed frame: envelope of 10 bytes runs past the end of the frame'],
     ['WRITE_CONFIG length 65535, 3 bytes follow', bytes([T.WRITE_CONFIG, 1], varint(0xffff), [1, 2, 3]), 'Malformed frame: record of 65535 bytes runs past the end of the frame'],
     ['PAIRED name length 5, 2 bytes follow', bytes([T.PAIRED, 1, 5], 'ab'), 'Malformed frame: name of 5 bytes runs past the end of the frame'],
@@ -726,6 +756,39 @@ t.test('node: refused requests get an ERROR with their request id, write nothing
   t.strictSame(missing === 'closed' ? missing : view(decodeFrame(missing)), view({ type: T.MISSING_RESULT, requestId: 30, body: [true, false] }), 'the good chunk of the refused PUT was not stored; the connection still serves')
   t.strictSame(await vaultState(node, 'team'), before, 'the vault is unchanged')
   t.equal((await node.service.listDevices()).find((d) => d.name === 'intruder'), undefined, 'no device was paired')
+})
+
+t.test('node: GET_MANY answers in request order, within its byte budget; RemoteStore asks again for what was not sent', async (t) => {
+  const node = await startTestNode(tempDir(t))
+  t.teardown(() => node.close())
+  const device = await pairTestDevice(node, 'team', 'laptop')
+  const { store, close } = await openRemote(t, device)
+  // 300 small objects (more than one GET_MANY holds) and 12 of 1 MiB (more than one answer's budget)
+  const small = Array.from({ length: 300 }, (_, i) => ({ id: id(`small ${i}`), envelope: chunk(i, 100 + i) }))
+  const large = Array.from({ length: 12 }, (_, i) => ({ id: id(`large ${i}`), envelope: chunk(1000 + i, 1024 * 1024) }))
+  await Promise.all([...small, ...large].map((o) => store.put(o.id, o.envelope)))
+  await store.flush()
+
+  const conn = await openRaw(t, node, device.keyPair)
+  await handshake(t, conn, device)
+  conn.stream.write(encodeFrame({ type: T.GET_MANY, requestId: 40, body: [large[3].id, id('absent'), ...large.map((o) => o.id)] }))
+  const raw = await within(conn.next(), 5000, 'OBJECTS')
+  const answer = raw === 'closed' ? undefined : decodeFrame(raw)
+  if (answer?.type !== T.OBJECTS) return t.fail('GET_MANY is answered with OBJECTS', { found: answer === undefined ? 'closed' : view(answer) })
+  t.equal(answer.requestId, 40, 'with the request id')
+  const statuses = answer.body.map((x) => x.status)
+  const sent = Math.floor(GET_MANY_BUDGET_BYTES / (1024 * 1024))
+  t.strictSame(statuses, [FetchStatus.FOUND, FetchStatus.ABSENT, ...large.map((_, i) => (i + 1 < sent ? FetchStatus.FOUND : FetchStatus.NOT_SENT))], `${sent} MiB-objects fit the ${GET_MANY_BUDGET_BYTES}-byte budget, the rest are NOT_SENT`)
+  const first = answer.body[0]
+  t.ok(first.status === FetchStatus.FOUND && Buffer.compare(first.envelope, large[3].envelope) === 0, 'the first answer holds the first id asked')
+
+  // through RemoteStore: everything asked in one turn resolves to its own bytes
+  const all = [...large, ...small].reverse()
+  const got = await within(Promise.all(all.map((o) => store.get(o.id))), 20_000, 'gets')
+  t.strictSame(all.filter((o, i) => Buffer.compare(got[i], o.envelope) !== 0).map((o) => toHex(o.id).slice(0, 8)), [], `all ${all.length} objects read back byte for byte`)
+  const absent = await store.get(id('absent')).then(() => 'found', (e: unknown) => e)
+  t.ok(isArcaError(absent, 'CHUNK_NOT_FOUND'), 'an absent id rejects with CHUNK_NOT_FOUND', { found: absent })
+  await close()
 })
 
 t.test('node: a key that is not paired is disconnected before any frame is answered', async (t) => {

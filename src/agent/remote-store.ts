@@ -9,8 +9,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from '../core/clock.js'
 import { ArcaError, isArcaError } from '../core/errors.js'
-import { expectResponse, type ClientSession } from '../protocol/client-session.js'
-import { MAX_IDS_PER_REQUEST, MAX_OBJECTS_PER_PUT, MessageType, type Body, type Frame, type PlanRegistrations, type RunSummary, type Usage, type Welcome } from '../protocol/messages.js'
+import { toHex } from '../core/hex.js'
+import { expectResponse, wireError, type ClientSession } from '../protocol/client-session.js'
+import { FetchStatus, MAX_IDS_PER_GET, MAX_IDS_PER_REQUEST, MAX_OBJECTS_PER_PUT, MessageType, type Body, type Frame, type PlanRegistrations, type RunSummary, type Usage, type Welcome } from '../protocol/messages.js'
 import type { Store, StoredRecord, StoreStats } from '../protocol/store.js'
 import { RateLimiter } from './rate-limiter.js'
 
@@ -19,6 +20,12 @@ const BATCH_BYTES = 1024 * 1024
 /** Ask the node to flush once this many put bytes are held for a possible replay. */
 const RETAIN_FLUSH_BYTES = 24 * 1024 * 1024
 const MAX_RECONNECT_ATTEMPTS = 60
+
+interface GetEntry {
+  id: Uint8Array
+  resolve: (envelope: Uint8Array) => void
+  reject: (err: unknown) => void
+}
 
 interface PutEntry {
   id: Uint8Array
@@ -45,6 +52,8 @@ export class RemoteStore implements Store {
   private batchBytes = 0
   private batchWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = []
   private batchScheduled = false
+  private gets: GetEntry[] = []
+  private getsScheduled = false
   private readonly outstanding = new Set<Promise<unknown>>()
   private retained: PutEntry[] = []
   private retainedBytes = 0
@@ -127,8 +136,13 @@ export class RemoteStore implements Store {
     return done
   }
 
-  async get(id: Uint8Array): Promise<Uint8Array> {
-    return expectResponse(await this.call({ type: MessageType.GET, body: id }), MessageType.OBJECT, 'node')
+  /**
+   * Gets are gathered for one turn of the event loop (or up to MAX_IDS_PER_GET) and asked in one GET_MANY: a
+   * restore asks for the chunks of hundreds of files at once, and the node reads neighbouring ones together.
+   */
+  get(id: Uint8Array): Promise<Uint8Array> {
+    if (this.failure !== undefined) return Promise.reject(this.failure)
+    return new Promise<Uint8Array>((resolve, reject) => this.queueGet({ id, resolve, reject }))
   }
 
   async flush(): Promise<void> {
@@ -220,6 +234,39 @@ export class RemoteStore implements Store {
     )
     this.outstanding.add(tracked)
     void tracked.finally(() => this.outstanding.delete(tracked))
+  }
+
+  private queueGet(get: GetEntry): void {
+    this.gets.push(get)
+    if (this.gets.length >= MAX_IDS_PER_GET) this.sendGets()
+    else if (!this.getsScheduled) {
+      this.getsScheduled = true
+      setImmediate(() => this.sendGets())
+    }
+  }
+
+  private sendGets(): void {
+    this.getsScheduled = false
+    if (this.gets.length === 0) return
+    const wanted = this.gets
+    this.gets = []
+    this.call({ type: MessageType.GET_MANY, body: wanted.map((g) => g.id) }).then(
+      (frame) => {
+        const items = expectResponse(frame, MessageType.OBJECTS, 'node')
+        if (items.length !== wanted.length) throw ArcaError.badMessage('OBJECTS answer', `${wanted.length} ids asked, ${items.length} answers received`)
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i]
+          const g = wanted[i]
+          if (item.status === FetchStatus.FOUND) g.resolve(item.envelope)
+          else if (item.status === FetchStatus.ABSENT) g.reject(ArcaError.chunkNotFound(toHex(g.id)))
+          else if (item.status === FetchStatus.NOT_SENT) this.queueGet(g)
+          else g.reject(wireError(item.error.code, item.error.message, 'node'))
+        }
+      },
+    ).catch((err: unknown) => {
+      // settled gets ignore this; a malformed answer fails every get of the request
+      for (const g of wanted) g.reject(err)
+    })
   }
 
   private async settleOutstanding(): Promise<void> {

@@ -37,6 +37,15 @@ export interface LocalStoreOptions {
   log?: (message: string) => void
 }
 
+/** What `getMany` answers for one id. */
+export type ManyItem = { envelope: Uint8Array } | typeof ABSENT | typeof NOT_SENT | { error: ArcaError }
+export const ABSENT = Object.freeze({ absent: true as const })
+export const NOT_SENT = Object.freeze({ notSent: true as const })
+interface PlannedRead { index: number; pack: number; offset: number; bodyLength: number; path?: string }
+
+/** getMany reads across gaps of up to this many bytes (entries not asked for) rather than making two reads. */
+const MAX_READ_GAP_BYTES = 64 * 1024
+const MAX_RUN_BYTES = 4 * 1024 * 1024
 const MAX_OPEN_PACKS = 32
 /** Backpressure: a put waits when this much is handed to the OS but not yet written. */
 const MAX_QUEUED_WRITE_BYTES = 16 * 1024 * 1024
@@ -183,6 +192,79 @@ export class LocalStore implements Store {
     if (raw === undefined) throw ArcaError.chunkNotFound(hex)
     const loc = decodeLocation(raw)
     return this.readBody(loc.pack, loc.offset, loc.bodyLength)
+  }
+
+  /**
+   * Reads many objects for one answer: each id's envelope, ABSENT, or NOT_SENT once `budgetBytes` of envelopes are
+   * taken (the first found object is always sent). Reads are sorted by pack and offset, and neighbouring entries
+   * (a restore asks for them in the order they were stored) are read with one system call.
+   */
+  async getMany(ids: readonly Uint8Array[], budgetBytes: number): Promise<ManyItem[]> {
+    this.throwIfFailed()
+    const out: ManyItem[] = new Array<ManyItem>(ids.length)
+    const reads: PlannedRead[] = []
+    let budget = budgetBytes
+    for (let index = 0; index < ids.length; index++) {
+      if (reads.length > 0 && budget <= 0) {
+        out[index] = NOT_SENT
+        continue
+      }
+      const pending = this.pending.get(toHex(ids[index]))
+      let read: PlannedRead
+      if (pending !== undefined) {
+        await pending.writer.drain()
+        read = { index, pack: pending.pack, offset: pending.offset, bodyLength: pending.bodyLength, path: pending.writer.path }
+      } else {
+        const raw = this.db.getSync(objectKey(ids[index]))
+        if (raw === undefined) {
+          out[index] = ABSENT
+          continue
+        }
+        const loc = decodeLocation(raw)
+        read = { index, pack: loc.pack, offset: loc.offset, bodyLength: loc.bodyLength }
+      }
+      if (reads.length > 0 && read.bodyLength > budget) {
+        out[index] = NOT_SENT
+        budget = 0
+        continue
+      }
+      budget -= read.bodyLength
+      reads.push(read)
+    }
+    reads.sort((a, b) => a.pack - b.pack || a.offset - b.offset)
+    for (let first = 0; first < reads.length; ) {
+      let last = first
+      const start = reads[first].offset + ENTRY_HEADER_BYTES
+      while (last + 1 < reads.length) {
+        const next = reads[last + 1]
+        const end = next.offset + ENTRY_HEADER_BYTES + next.bodyLength
+        if (next.pack !== reads[first].pack || next.offset - (reads[last].offset + reads[last].bodyLength) > MAX_READ_GAP_BYTES || end - start > MAX_RUN_BYTES) break
+        last++
+      }
+      this.readRun(reads.slice(first, last + 1), start, out)
+      first = last + 1
+    }
+    return out
+  }
+
+  /** One read for neighbouring entries of one pack; every envelope is a view of the run's buffer. */
+  private readRun(run: PlannedRead[], start: number, out: ManyItem[]): void {
+    const tail = run[run.length - 1]
+    const span = tail.offset + ENTRY_HEADER_BYTES + tail.bodyLength - start
+    const buf = Buffer.allocUnsafeSlow(span)
+    let bytesRead: number
+    try {
+      bytesRead = readSync(this.readerFor(run[0].pack, run[0].path), buf, 0, span, start)
+    } catch (err) {
+      for (const r of run) out[r.index] = { error: ArcaError.ioError(`Cannot read pack ${r.pack}`, err) }
+      return
+    }
+    for (const r of run) {
+      const at = r.offset + ENTRY_HEADER_BYTES - start
+      out[r.index] = at + r.bodyLength <= bytesRead
+        ? { envelope: buf.subarray(at, at + r.bodyLength) }
+        : { error: ArcaError.integrity(`pack ${r.pack} is shorter than its index says (offset ${r.offset}, ${r.bodyLength} bytes)`) }
+    }
   }
 
   locate(id: Uint8Array): FilePlace | undefined {
@@ -342,6 +424,16 @@ export class LocalStore implements Store {
   }
 
   private readBody(pack: number, offset: number, bodyLength: number, path?: string): Uint8Array {
+    const fd = this.readerFor(pack, path)
+    const out = Buffer.allocUnsafeSlow(bodyLength)
+    const bytesRead = readSync(fd, out, 0, bodyLength, offset + ENTRY_HEADER_BYTES)
+    if (bytesRead !== bodyLength) {
+      throw ArcaError.integrity(`pack ${pack} is shorter than its index says (offset ${offset}, ${bodyLength} bytes)`)
+    }
+    return out
+  }
+
+  private readerFor(pack: number, path?: string): number {
     let fd = this.readers.get(pack)
     if (fd === undefined) {
       if (this.readers.size >= MAX_OPEN_PACKS) {
@@ -352,12 +444,7 @@ export class LocalStore implements Store {
       fd = openSync(path ?? packPath(this.dir, pack), 'r')
       this.readers.set(pack, fd)
     }
-    const out = Buffer.allocUnsafeSlow(bodyLength)
-    const bytesRead = readSync(fd, out, 0, bodyLength, offset + ENTRY_HEADER_BYTES)
-    if (bytesRead !== bodyLength) {
-      throw ArcaError.integrity(`pack ${pack} is shorter than its index says (offset ${offset}, ${bodyLength} bytes)`)
-    }
-    return out
+    return fd
   }
 }
 

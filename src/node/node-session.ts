@@ -9,10 +9,12 @@ import { ArcaError, WIRE_CODES } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import type { FrameStream } from '../protocol/frame-stream.js'
 import {
-  decodeFrame, encodeFrame, MessageType, negotiateVersion, REQUEST_TYPES, MAX_FRAME_BYTES, type Body, type Frame,
+  decodeFrame, encodeFrame, FetchStatus, GET_MANY_BUDGET_BYTES, MessageType, negotiateVersion, REQUEST_TYPES, MAX_FRAME_BYTES,
+  type Body, type FetchedObject, type Frame,
 } from '../protocol/messages.js'
 import { decodeSnapshotRecord } from '../protocol/snapshot-record.js'
 import { decodeEnvelope } from '../protocol/object-envelope.js'
+import type { ManyItem } from './local-store.js'
 import { ENTRY_HEADER_BYTES, ENTRY_TRAILER_BYTES } from './pack-format.js'
 import type { DeviceRecord } from './node-registry.js'
 import type { Admission, NodeService, VaultHandle } from './node-service.js'
@@ -187,6 +189,8 @@ class NodeSession {
         return ok()
       case MessageType.GET:
         return { type: MessageType.OBJECT, body: await store.get(frame.body) }
+      case MessageType.GET_MANY:
+        return { type: MessageType.OBJECTS, body: (await store.getMany(frame.body, GET_MANY_BUDGET_BYTES)).map(toFetched) }
       case MessageType.COMMIT_SNAPSHOT: {
         const { header } = decodeSnapshotRecord(frame.body.record)
         await store.commitSnapshot(frame.body.id, frame.body.record)
@@ -282,6 +286,13 @@ class NodeSession {
     void this.saveUsage().catch(() => {})
     this.service.log('info', `Disconnected: ${this.who}`)
   }
+}
+
+function toFetched(item: ManyItem): FetchedObject {
+  if ('absent' in item) return { status: FetchStatus.ABSENT }
+  if ('notSent' in item) return { status: FetchStatus.NOT_SENT }
+  if ('error' in item) return { status: FetchStatus.FAILED, error: { code: WIRE_CODES[item.error.code], message: item.error.message.slice(0, 1000) } }
+  return { status: FetchStatus.FOUND, envelope: item.envelope }
 }
 
 function errorFrame(requestId: number, err: ArcaError): Frame {

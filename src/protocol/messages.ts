@@ -18,6 +18,10 @@ export const PROTOCOL_MAGIC = 'arca-sync'
 export const MAX_FRAME_BYTES = 12 * 1024 * 1024
 /** Ids in one MISSING request. */
 export const MAX_IDS_PER_REQUEST = 8192
+/** Ids in one GET_MANY request. */
+export const MAX_IDS_PER_GET = 256
+/** A node stops adding envelopes to an OBJECTS answer once it holds this many bytes; the rest come back NOT_SENT. */
+export const GET_MANY_BUDGET_BYTES = 8 * 1024 * 1024
 /** Objects in one PUT request. */
 export const MAX_OBJECTS_PER_PUT = 1024
 /** Records in one RECORDS response. */
@@ -49,6 +53,7 @@ export enum MessageType {
   PAIR = 23,
   REGISTER_PLANS = 24,
   RUN_REPORT = 25,
+  GET_MANY = 26,
   // responses
   OK = 64,
   ERROR = 65,
@@ -58,6 +63,7 @@ export enum MessageType {
   OBJECT = 69,
   USAGE_RESULT = 70,
   PAIRED = 71,
+  OBJECTS = 72,
 }
 
 export interface Hello {
@@ -136,6 +142,21 @@ export interface RunSummary {
   warningCount: number
 }
 
+/** One answer of OBJECTS, in the order of the GET_MANY ids. */
+export type FetchedObject =
+  | { status: FetchStatus.FOUND; envelope: Uint8Array }
+  | { status: FetchStatus.ABSENT }
+  /** Left out because the answer's byte budget was used up: ask again. */
+  | { status: FetchStatus.NOT_SENT }
+  | { status: FetchStatus.FAILED; error: WireError }
+
+export enum FetchStatus {
+  FOUND = 0,
+  ABSENT = 1,
+  NOT_SENT = 2,
+  FAILED = 3,
+}
+
 export interface WireError {
   code: number
   message: string
@@ -160,6 +181,7 @@ export type Body =
   | { type: MessageType.PAIR; body: Pair }
   | { type: MessageType.REGISTER_PLANS; body: PlanRegistrations }
   | { type: MessageType.RUN_REPORT; body: RunSummary }
+  | { type: MessageType.GET_MANY; body: Uint8Array[] }
   | { type: MessageType.OK; body: null }
   | { type: MessageType.ERROR; body: WireError }
   | { type: MessageType.CONFIG; body: Uint8Array | null }
@@ -168,6 +190,7 @@ export type Body =
   | { type: MessageType.OBJECT; body: Uint8Array }
   | { type: MessageType.USAGE_RESULT; body: Usage }
   | { type: MessageType.PAIRED; body: Paired }
+  | { type: MessageType.OBJECTS; body: FetchedObject[] }
 
 export type Frame = Body & { requestId: number }
 export type BodyOf<T extends MessageType> = Extract<Body, { type: T }> extends { body: infer B } ? B : never
@@ -346,6 +369,36 @@ const bitmap: Codec<boolean[]> = {
   },
 }
 
+const wireError = struct<WireError>({ code: uintCodec, message: boundedString('error message', MAX_MESSAGE_BYTES) })
+const envelopeBytes = boundedBytes('envelope', MAX_FRAME_BYTES)
+
+const fetchedObject: Codec<FetchedObject> = {
+  preencode: (s, v) => {
+    c.uint.preencode(s, v.status)
+    if (v.status === FetchStatus.FOUND) envelopeBytes.preencode(s, v.envelope)
+    else if (v.status === FetchStatus.FAILED) wireError.preencode(s, v.error)
+  },
+  encode: (s, v) => {
+    c.uint.encode(s, v.status)
+    if (v.status === FetchStatus.FOUND) envelopeBytes.encode(s, v.envelope)
+    else if (v.status === FetchStatus.FAILED) wireError.encode(s, v.error)
+  },
+  decode: (s) => {
+    const status = uintCodec.decode(s)
+    switch (status) {
+      case FetchStatus.FOUND:
+        return { status, envelope: envelopeBytes.decode(s) }
+      case FetchStatus.ABSENT:
+      case FetchStatus.NOT_SENT:
+        return { status }
+      case FetchStatus.FAILED:
+        return { status, error: wireError.decode(s) }
+      default:
+        fail(`unknown object status ${status}`)
+    }
+  },
+}
+
 const CODECS: { [K in MessageType]: Codec<Extract<Body, { type: K }>['body']> } = {
   [MessageType.HELLO]: struct<Hello>({
     magic: boundedString('magic', 16),
@@ -391,12 +444,14 @@ const CODECS: { [K in MessageType]: Codec<Extract<Body, { type: K }>['body']> } 
     bytesStored: uintCodec,
     warningCount: uintCodec,
   }),
+  [MessageType.GET_MANY]: boundedArray('id list', MAX_IDS_PER_GET, id32),
   [MessageType.OK]: empty,
-  [MessageType.ERROR]: struct<WireError>({ code: uintCodec, message: boundedString('error message', MAX_MESSAGE_BYTES) }),
+  [MessageType.ERROR]: wireError,
   [MessageType.CONFIG]: optionalRecord,
   [MessageType.RECORDS]: boundedArray('record list', MAX_RECORDS, idRecord),
   [MessageType.MISSING_RESULT]: bitmap,
-  [MessageType.OBJECT]: boundedBytes('envelope', MAX_FRAME_BYTES),
+  [MessageType.OBJECT]: envelopeBytes,
+  [MessageType.OBJECTS]: boundedArray('object list', MAX_IDS_PER_GET, fetchedObject),
   [MessageType.USAGE_RESULT]: struct<Usage>({
     usedBytes: uintCodec,
     quotaBytes: uintCodec,
@@ -411,12 +466,12 @@ export const REQUEST_TYPES: ReadonlySet<MessageType> = new Set([
   MessageType.READ_CONFIG, MessageType.WRITE_CONFIG, MessageType.LIST_KEY_SLOTS, MessageType.PUT_KEY_SLOT,
   MessageType.REMOVE_KEY_SLOT, MessageType.MISSING, MessageType.PUT, MessageType.GET, MessageType.FLUSH,
   MessageType.COMMIT_SNAPSHOT, MessageType.LIST_SNAPSHOTS, MessageType.REMOVE_SNAPSHOT, MessageType.USAGE,
-  MessageType.PAIR, MessageType.REGISTER_PLANS, MessageType.RUN_REPORT,
+  MessageType.PAIR, MessageType.REGISTER_PLANS, MessageType.RUN_REPORT, MessageType.GET_MANY,
 ])
 
 export const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set([
   MessageType.OK, MessageType.ERROR, MessageType.CONFIG, MessageType.RECORDS, MessageType.MISSING_RESULT,
-  MessageType.OBJECT, MessageType.USAGE_RESULT, MessageType.PAIRED,
+  MessageType.OBJECT, MessageType.USAGE_RESULT, MessageType.PAIRED, MessageType.OBJECTS,
 ])
 
 export function encodeFrame(frame: Frame): Uint8Array {
