@@ -17,6 +17,8 @@ import { RateLimiter } from './rate-limiter.js'
 
 /** A PUT frame is sent once this many bytes are batched (or on the next turn of the event loop). */
 const BATCH_BYTES = 1024 * 1024
+/** A batch under BATCH_BYTES is sent at once only while fewer PUTs than this are unanswered. */
+const MAX_PART_PUTS_UNANSWERED = 2
 /** Ask the node to flush once this many put bytes are held for a possible replay. */
 const RETAIN_FLUSH_BYTES = 24 * 1024 * 1024
 const MAX_RECONNECT_ATTEMPTS = 60
@@ -52,6 +54,9 @@ export class RemoteStore implements Store {
   private batchBytes = 0
   private batchWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = []
   private batchScheduled = false
+  /** A part-filled batch is held until a PUT is answered. */
+  private isBatchWaiting = false
+  private putsUnanswered = 0
   private gets: GetEntry[] = []
   private getsScheduled = false
   private readonly outstanding = new Set<Promise<unknown>>()
@@ -131,7 +136,12 @@ export class RemoteStore implements Store {
     if (this.batchBytes >= BATCH_BYTES || this.batch.length >= MAX_OBJECTS_PER_PUT) this.sendBatch()
     else if (!this.batchScheduled) {
       this.batchScheduled = true
-      setImmediate(() => this.sendBatch())
+      setImmediate(() => {
+        this.batchScheduled = false
+        // a part-filled batch waits while PUTs are unanswered: it grows instead of becoming a frame of its own
+        if (this.putsUnanswered < MAX_PART_PUTS_UNANSWERED) this.sendBatch()
+        else this.isBatchWaiting = true
+      })
     }
     return done
   }
@@ -208,7 +218,7 @@ export class RemoteStore implements Store {
   }
 
   private sendBatch(): void {
-    this.batchScheduled = false
+    this.isBatchWaiting = false
     if (this.batch.length === 0) return
     const entries = this.batch
     const waiters = this.batchWaiters
@@ -217,7 +227,12 @@ export class RemoteStore implements Store {
     this.batchWaiters = []
     const body = { type: MessageType.PUT, body: entries.map((e) => ({ id: e.id, envelope: e.envelope })) } as const
     const sent = this.limiter === undefined ? this.call(body) : this.limiter.take(entries.reduce((n, e) => n + e.envelope.length, 0)).then(() => this.call(body))
-    const tracked = sent.then(
+    this.putsUnanswered++
+    const answered = sent.finally(() => {
+      this.putsUnanswered--
+      if (this.isBatchWaiting) this.sendBatch()
+    })
+    const tracked = answered.then(
       () => {
         for (const w of waiters) w.resolve()
         if (this.retainedBytes >= RETAIN_FLUSH_BYTES && this.autoFlush === undefined) {

@@ -226,7 +226,11 @@ class Archiver {
       } else if (st.isFile()) {
         if (!this.filter.isIncludedFile(path, name)) continue
         const node = await this.archiveFile(path, name, st, prev)
-        if (node !== undefined) nodes.push(node)
+        if (node !== undefined) {
+          // what the snapshot holds: a skipped file adds nothing, a file that changed while read adds what was read
+          this.stats.logicalBytes += node.size
+          nodes.push(node)
+        }
         this.progress(path)
       } else if (st.isSymbolicLink()) {
         try {
@@ -244,7 +248,7 @@ class Archiver {
       const current = new Set(names)
       for (const p of prevNodes) if (!current.has(p.name)) this.stats.filesDeleted++
     }
-    await this.flushChecks()
+    // the files' chunks may still be queued for their `missing` question: the tree waits for them, not the walk
     return this.storeTree(nodes, prevTreeId, childDone)
   }
 
@@ -255,16 +259,15 @@ class Archiver {
     const hex = toHex(id)
     const deps: Promise<void>[] = [...childDone]
     for (const r of refs) {
-      const p = this.uploads.inflightPut(toHex(r))
+      const p = this.uploads.stored(toHex(r))
       if (p !== undefined) deps.push(p)
     }
     const settled = Promise.all(deps).then(() => undefined)
     if ((prevTreeId !== undefined && Buffer.compare(prevTreeId, id) === 0) || this.uploads.isKnown(hex)) return { id, done: settled }
-    const existing = this.uploads.inflightPut(hex)
-    if (existing !== undefined) return { id, done: existing }
-    const [absent] = await this.store.missing([id])
     this.uploads.markKnown(hex)
-    if (!absent) return { id, done: settled }
+    // A tree is put without asking `missing` first (a round trip per directory on the network): trees are small,
+    // a changed directory's tree is new, and a store ignores the put of an object it holds. bytesStored may then
+    // count a tree that was already stored.
     // trees are small: sealed here, so a run that changes only a few directories never starts the workers
     const { envelope } = sealObject(this.repo.keys, id, header, plain, { level: this.repo.config.zstdLevel })
     this.stats.bytesStored += envelope.length
@@ -273,7 +276,6 @@ class Archiver {
 
   private async archiveFile(path: string, name: string, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
     const size = Number(st.size)
-    this.stats.logicalBytes += size
     const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined
     if (linkKey !== undefined) {
       const seen = this.hardLinks.get(linkKey)
@@ -325,15 +327,8 @@ class Archiver {
   private async readChunks(fd: number, sizeHint: number, chunker: { chunker: Chunker; maxBytes: number }): Promise<{ content: ChunkRef[]; bytesRead: number }> {
     const wanted = sizeHint + 1
     const isSmall = wanted <= SMALL_FILE_BYTES
-    let buf: Buffer
-    if (isSmall) {
-      if (this.arenaUsed + wanted > ARENA_BYTES) await this.flushChecks()
-      buf = this.arena.subarray(this.arenaUsed, this.arenaUsed + wanted)
-    } else {
-      this.window ??= Buffer.allocUnsafeSlow(WINDOW_BYTES)
-      buf = this.window
-    }
-    let isShared = !isSmall
+    if (isSmall && this.arenaUsed + wanted > ARENA_BYTES) await this.flushChecks()
+    const buf = isSmall ? this.arena.subarray(this.arenaUsed, this.arenaUsed + wanted) : (this.window ??= Buffer.allocUnsafeSlow(WINDOW_BYTES))
     const content: ChunkRef[] = []
     let start = 0
     let end = 0
@@ -341,7 +336,9 @@ class Archiver {
     let bytesRead = 0
     for (;;) {
       while (!isEof && end < buf.length) {
-        const n = readSync(fd, buf, end, buf.length - end, null)
+        // never past the size seen before reading (as tar does): a file that keeps growing cannot hold the run
+        const room = Math.min(buf.length - end, sizeHint - bytesRead)
+        const n = room > 0 ? readSync(fd, buf, end, room, null) : 0
         if (n === 0) isEof = true
         else {
           end += n
@@ -358,23 +355,16 @@ class Archiver {
         start += cut
       }
       if (isEof && start === end) break
-      if (!isShared) {
-        // the file grew past its size: go on in a private buffer so queued chunks keep their bytes
-        const next = Buffer.allocUnsafe(Math.max(2 * chunker.maxBytes, end - start + 1))
-        buf.copy(next, 0, start, end)
-        buf = next
-        isShared = true
-      } else {
-        await this.flushChecks()
-        buf.copyWithin(0, start, end)
-      }
+      // only a window gets here (a small file fits its buffer): its queued chunks are sent before it is reused
+      await this.flushChecks()
+      buf.copyWithin(0, start, end)
       end -= start
       start = 0
     }
     if (isSmall && buf.buffer === this.arena.buffer) this.arenaUsed += bytesRead
     this.stats.bytesRead += bytesRead
-    // a shared window is reused by the next file: its queued chunks must be sent (copied) first
-    if (isShared || this.uploads.queuedCount >= CHECK_BATCH_IDS) await this.flushChecks()
+    // the window is reused by the next file: its queued chunks must be sent (copied) first
+    if (!isSmall || this.uploads.queuedCount >= CHECK_BATCH_IDS) await this.flushChecks()
     return { content, bytesRead }
   }
 

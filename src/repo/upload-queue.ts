@@ -23,6 +23,10 @@ export class UploadQueue {
   /** Puts still in flight, by id hex. */
   private readonly inflight = new Map<string, Promise<void>>()
   private checks: PendingCheck[] = []
+  /** Hexes of `checks`, for `stored`. */
+  private queuedHexes = new Set<string>()
+  /** Resolved when the current `checks` have been asked about and their puts started. */
+  private flushed: { promise: Promise<void>; resolve: () => void } | undefined
   private unstoredBytes = 0
   private roomWaiters: (() => void)[] = []
   /** The first failed seal or put; the backup fails with it. */
@@ -46,9 +50,16 @@ export class UploadQueue {
     this.known.add(hex)
   }
 
-  /** The put of `hex` if it is still in flight. */
-  inflightPut(hex: string): Promise<void> | undefined {
-    return this.inflight.get(hex)
+  /**
+   * Settles once `hex` is stored, if that is still pending: its put is in flight, or it waits in the queue for its
+   * `missing` question (then once the next flush has asked and its put, if any, has finished).
+   */
+  stored(hex: string): Promise<void> | undefined {
+    const put = this.inflight.get(hex)
+    if (put !== undefined) return put
+    if (!this.queuedHexes.has(hex)) return undefined
+    this.flushed ??= deferred()
+    return this.flushed.promise.then(() => this.inflight.get(hex))
   }
 
   /** Tracks a put started elsewhere (a tree), so objects referring to it wait for it. */
@@ -69,6 +80,7 @@ export class UploadQueue {
     if (this.known.has(hex)) return
     this.known.add(hex)
     this.checks.push({ id, hex, data })
+    this.queuedHexes.add(hex)
   }
 
   /**
@@ -78,7 +90,19 @@ export class UploadQueue {
   async flush(throwIfFailed: () => void): Promise<void> {
     if (this.checks.length === 0) return
     const batch = this.checks
+    const flushed = this.flushed
     this.checks = []
+    this.queuedHexes = new Set()
+    this.flushed = undefined
+    try {
+      await this.startPuts(batch, throwIfFailed)
+    } finally {
+      // trees waiting on this batch go on (after a failure too: the run then fails with this flush's error)
+      flushed?.resolve()
+    }
+  }
+
+  private async startPuts(batch: PendingCheck[], throwIfFailed: () => void): Promise<void> {
     const absent = await this.store.missing(batch.map((c) => c.id))
     for (let i = 0; i < batch.length; i++) {
       if (!absent[i]) continue
@@ -112,4 +136,10 @@ export class UploadQueue {
     this.roomWaiters = []
     for (const w of waiters) w()
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => (resolve = r))
+  return { promise, resolve }
 }
