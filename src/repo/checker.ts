@@ -31,6 +31,7 @@ export interface CheckResult {
 }
 
 const READS_IN_FLIGHT = 512
+const TREES_IN_FLIGHT = 256
 const EMPTY = new Uint8Array(0)
 const MISSING_BATCH = 4096
 
@@ -60,21 +61,26 @@ export async function check(repo: Repository, options: CheckOptions): Promise<Ch
   result.snapshots = snapshots.length
   const stack: Uint8Array[] = snapshots.map((s) => s.header.rootTree)
   while (stack.length > 0) {
-    const id = stack.pop()!
-    const hex = toHex(id)
-    if (seenTrees.has(hex)) continue
-    seenTrees.add(hex)
-    let nodes
-    try {
-      nodes = await repo.loadTree(id)
-    } catch (err) {
-      result.problems.push({ id: hex, reason: `tree: ${(err as Error).message}` })
-      continue
+    // trees are loaded a wave at a time, so a remote store gets them in few requests
+    const wave: { id: Uint8Array; hex: string }[] = []
+    while (stack.length > 0 && wave.length < TREES_IN_FLIGHT) {
+      const id = stack.pop()!
+      const hex = toHex(id)
+      if (seenTrees.has(hex)) continue
+      seenTrees.add(hex)
+      wave.push({ id, hex })
     }
-    for (const node of nodes) {
-      if (node.type === 'dir' && node.subtree !== undefined) stack.push(node.subtree)
-      for (const c of node.content ?? []) chunks.set(toHex(c.id), c.id)
-    }
+    const loaded = await Promise.allSettled(wave.map((w) => repo.loadTree(w.id)))
+    loaded.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        result.problems.push({ id: wave[i].hex, reason: `tree: ${(r.reason as Error).message}` })
+        return
+      }
+      for (const node of r.value) {
+        if (node.type === 'dir' && node.subtree !== undefined) stack.push(node.subtree)
+        for (const c of node.content ?? []) chunks.set(toHex(c.id), c.id)
+      }
+    })
   }
   result.trees = seenTrees.size
   result.chunks = chunks.size

@@ -99,10 +99,18 @@ class Restorer {
   }
 
   private async restoreNodes(dir: string, nodes: TreeNode[]): Promise<void> {
+    // the subdirectories' trees are asked for at once (one request to a remote store), awaited in turn
+    const subtrees = new Map<TreeNode, Promise<TreeNode[]>>()
+    for (const node of nodes) {
+      if (node.type !== 'dir' || node.subtree === undefined) continue
+      const load = this.repo.loadTree(node.subtree)
+      load.catch(() => {}) // observed when awaited (an entry kept without --overwrite never awaits it)
+      subtrees.set(node, load)
+    }
     for (const node of nodes) {
       const path = this.childPath(dir, node.name)
       try {
-        await this.restoreNode(path, node)
+        await this.restoreNode(path, node, subtrees.get(node))
       } catch (err) {
         if (err instanceof ArcaError && err.code === 'UNSAFE_PATH') throw err
         this.problem(this.result.errors, path, (err as Error).message)
@@ -133,12 +141,12 @@ class Restorer {
     return true
   }
 
-  private async restoreNode(path: string, node: TreeNode): Promise<void> {
+  private async restoreNode(path: string, node: TreeNode, subtree: Promise<TreeNode[]> | undefined): Promise<void> {
     if (node.type === 'dir') {
       if (!this.createOrClear(path, true, () => mkdirSync(path, { mode: 0o700 }))) return
       this.result.dirs++
       this.dirMeta.push({ path, node })
-      const children = node.subtree === undefined ? [] : await this.repo.loadTree(node.subtree)
+      const children = subtree === undefined ? [] : await subtree
       await this.restoreNodes(path, children)
     } else if (node.type === 'symlink') {
       if (!this.createOrClear(path, false, () => symlinkSync(node.linkTarget ?? '', path))) return
