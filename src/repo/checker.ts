@@ -5,6 +5,7 @@
 import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import { ObjectKind } from '../protocol/object-envelope.js'
+import type { FilePlace } from '../protocol/store.js'
 import type { Repository } from './repository.js'
 import type { SealPool } from './seal-pool.js'
 
@@ -92,13 +93,15 @@ export async function check(repo: Repository, options: CheckOptions): Promise<Ch
     slice.forEach((id, j) => (absent[j] ? result.problems.push({ id: toHex(id), reason: 'chunk missing from the store' }) : present.push(id)))
   }
   if (options.readData) {
-    const toRead = present.filter(inSubset)
+    // With pack files on this machine, chunks are read in pack order: sequential reads, not one seek per chunk
+    // when the packs are not in the page cache (a remote node sorts the reads of each request itself).
+    const toRead = present.filter(inSubset).map((id) => ({ id, source: repo.store.locate?.(id) }))
+    toRead.sort((a, b) => comparePlaces(a.source, b.source))
     let next = 0
     const reader = async (): Promise<void> => {
       while (next < toRead.length) {
-        const id = toRead[next++]
+        const { id, source } = toRead[next++]
         try {
-          const source = repo.store.locate?.(id)
           const data = source === undefined ? await repo.store.get(id) : EMPTY
           const { plainBytes } = await options.pool.submit({ op: 'open', id, data, source, kind: ObjectKind.CHUNK, isDiscarded: true })
           result.chunksRead++
@@ -112,4 +115,11 @@ export async function check(repo: Repository, options: CheckOptions): Promise<Ch
     await Promise.all(Array.from({ length: READS_IN_FLIGHT }, reader))
   }
   return result
+}
+
+/** Pack order: by file, then offset; objects without a place (read through `get`) last, in their order. */
+function comparePlaces(a: FilePlace | undefined, b: FilePlace | undefined): number {
+  if (a === undefined || b === undefined) return (a === undefined ? 1 : 0) - (b === undefined ? 1 : 0)
+  if (a.path !== b.path) return a.path < b.path ? -1 : 1
+  return a.offset - b.offset
 }
