@@ -19,7 +19,7 @@ import { envelopeHeader, ObjectKind } from '../src/protocol/object-envelope.js'
 import { CHUNK_HEADER, chunkId, openObject, sealObject, treeId } from '../src/repo/objects.js'
 import { encodeTree } from '../src/repo/tree.js'
 import { OTHER_PASSPHRASE, PASSPHRASE, TEST_KDF } from './helpers/env.js'
-import { rng } from './helpers/rng.js'
+import { pseudoRandom, rng } from './helpers/rng.js'
 import { codeOf } from './helpers/error-code.js'
 
 const MiB = 1024 * 1024
@@ -125,6 +125,20 @@ t.test('open checks the authenticated inner header', async (t) => {
   t.equal(codeOf(() => open(keys.dataKey, sealInner(inner(1, 16, zstd)), AAD)), 'INTEGRITY_ERROR', 'zstd body of another length than rawLength')
   t.equal(Buffer.from(open(keys.dataKey, sealInner(inner(1, 17, zstd)), AAD)).toString(), 'hello hello hello', 'control: zstd body of the right length')
   t.equal(codeOf(() => open(keys.dataKey, sealInner(inner(2, 2, hi)), AAD)), 'BAD_MESSAGE', 'unknown compression algorithm 2')
+
+  // the same checks when decompressing into the thread's scratch buffer (restore and check)
+  for (const scratch of [false, true]) {
+    const how = scratch ? 'scratch' : 'fresh buffer'
+    t.equal(codeOf(() => open(keys.dataKey, sealInner(inner(1, 2, hi)), AAD, scratch)), 'INTEGRITY_ERROR', `${how}: zstd body that is not zstd`)
+    t.equal(codeOf(() => open(keys.dataKey, sealInner(inner(1, 16, zstd)), AAD, scratch)), 'INTEGRITY_ERROR', `${how}: zstd frame longer than rawLength`)
+    t.equal(codeOf(() => open(keys.dataKey, sealInner(inner(1, 18, zstd)), AAD, scratch)), 'INTEGRITY_ERROR', `${how}: zstd frame shorter than rawLength`)
+    t.equal(Buffer.from(open(keys.dataKey, sealInner(inner(1, 17, zstd)), AAD, scratch)).toString(), 'hello hello hello', `${how}: control`)
+  }
+  const big = Buffer.from(pseudoRandom(7, 1536 * 1024).toString('hex')) // 3 MiB of hex digits: compressible, over the first scratch size
+  const first = Buffer.from(open(keys.dataKey, sealInner(inner(1, big.length, zstdCompress(big))), AAD, true))
+  t.ok(first.equals(big), 'scratch: a body larger than the scratch buffer grows it')
+  const again = open(keys.dataKey, sealInner(inner(1, 17, zstd)), AAD, true)
+  t.equal(Buffer.from(again).toString(), 'hello hello hello', 'scratch: a later small body reads back exactly its own bytes')
 })
 
 t.test('every seal uses a fresh salt', async (t) => {

@@ -41,7 +41,8 @@ export interface SealResult {
 
 export function seal(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, options: SealOptions = {}): SealResult {
   if (plain.length > MAX_RAW_BYTES) throw ArcaError.invalidArgument(`Object too large to seal: ${plain.length} bytes`)
-  const { alg, body } = options.compress === false ? { alg: 0, body: plain } : compressChunk(plain, options.level ?? 3)
+  // the compressed body may live in the scratch buffer: it is encrypted (copied out) before anything else compresses
+  const { alg, body } = options.compress === false ? { alg: 0, body: plain } : compressChunk(plain, options.level ?? 3, true)
   const paddedLength = padmeLength(HEADER_BYTES + body.length)
   const salt = options.salt ?? nextSalt()
   const key = keyedBlake3(dataKey, salt)
@@ -55,10 +56,16 @@ export function seal(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, op
   if (options.prefix !== undefined) parts.push(options.prefix)
   parts.push(salt, cipher.update(header), cipher.update(body))
   const padding = paddedLength - HEADER_BYTES - body.length
-  if (padding > 0) parts.push(cipher.update(Buffer.alloc(padding)))
+  if (padding > 0) {
+    if (zeros.length < padding) zeros = Buffer.alloc(Math.max(padding, 64 * 1024))
+    parts.push(cipher.update(zeros.subarray(0, padding)))
+  }
   parts.push(cipher.final(), cipher.getAuthTag())
   return { sealed: Buffer.concat(parts), compressedBytes: body.length }
 }
+
+/** Zero bytes for padding, shared by every seal of this thread (never written to). */
+let zeros = Buffer.alloc(0)
 
 /** Salts come from the CSPRNG in blocks: one call per 4096 seals instead of one per seal. */
 let saltBlock = Buffer.alloc(0)
@@ -74,7 +81,8 @@ function nextSalt(): Uint8Array {
   return salt
 }
 
-export function open(dataKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+/** The plaintext of `sealed`; with `scratch`, see `decompressChunk` (valid until this thread's next scratch open). */
+export function open(dataKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array, scratch = false): Uint8Array {
   if (sealed.length < SALT_BYTES + HEADER_BYTES + TAG_BYTES) {
     throw ArcaError.integrity(`sealed object of ${sealed.length} bytes is shorter than the minimum`)
   }
@@ -85,7 +93,9 @@ export function open(dataKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array): 
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES))
   let plain: Buffer
   try {
-    plain = Buffer.concat([decipher.update(sealed.subarray(SALT_BYTES, sealed.length - TAG_BYTES)), decipher.final()])
+    const head = decipher.update(sealed.subarray(SALT_BYTES, sealed.length - TAG_BYTES))
+    const tail = decipher.final() // GCM is a stream mode: nothing is held back, so no concatenation (copy) is needed
+    plain = tail.length === 0 ? head : Buffer.concat([head, tail])
   } catch (err) {
     throw ArcaError.integrity('authentication tag does not match (corrupted or tampered object)', err)
   }
@@ -93,5 +103,5 @@ export function open(dataKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array): 
   const rawLength = plain.readUInt32LE(1)
   const bodyLength = plain.readUInt32LE(5)
   if (HEADER_BYTES + bodyLength > plain.length) throw ArcaError.integrity('recorded body length exceeds sealed payload')
-  return decompressChunk(alg, plain.subarray(HEADER_BYTES, HEADER_BYTES + bodyLength), rawLength)
+  return decompressChunk(alg, plain.subarray(HEADER_BYTES, HEADER_BYTES + bodyLength), rawLength, scratch)
 }

@@ -49,12 +49,14 @@ export function openObject(
   id: Uint8Array,
   envelope: Uint8Array,
   expectedKind?: ObjectKind,
+  /** The plaintext may live in this thread's scratch buffer (see `open`): consume it before the next such call. */
+  scratch = false,
 ): { kind: ObjectKind; refs: Uint8Array[]; plain: Uint8Array } {
   const env = decodeEnvelope(envelope)
   if (expectedKind !== undefined && env.kind !== expectedKind) {
     throw ArcaError.integrity(`object ${toHex(id)} is of kind ${env.kind}, expected ${expectedKind}`)
   }
-  const plain = open(keys.dataKey, env.sealed, objectAad(id, env.header))
+  const plain = open(keys.dataKey, env.sealed, objectAad(id, env.header), scratch)
   const actual = env.kind === ObjectKind.CHUNK ? chunkId(keys, plain) : treeId(keys, env.header, plain)
   if (Buffer.compare(actual, id) !== 0) throw ArcaError.integrity(`object ${toHex(id)} hashes to ${toHex(actual)}`)
   return { kind: env.kind, refs: env.refs, plain }

@@ -205,7 +205,8 @@ export function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutpu
     return { data: envelope, compressedBytes, plainBytes: job.data.length, isWritten: false }
   }
   const envelope = job.source === undefined ? job.data : readPlace(job.source)
-  const { plain } = openObject(keys, job.id, envelope, job.kind)
+  // plaintext written to a file or discarded is consumed here: it may live in the scratch buffer
+  const { plain } = openObject(keys, job.id, envelope, job.kind, job.isDiscarded === true || job.writeTo !== undefined)
   if (job.isDiscarded) return { data: EMPTY, compressedBytes: 0, plainBytes: plain.length, isWritten: false }
   if (job.writeTo === undefined) return { data: plain, compressedBytes: 0, plainBytes: plain.length, isWritten: false }
   const isWritten = !isZeros(plain)
