@@ -381,3 +381,33 @@ t.test('getMany: envelopes in the order asked across packs, absent and pending i
   const cut = afterCut[afterCut.length - 1]
   t.ok('error' in cut && cut.error.code === 'INTEGRITY_ERROR' && /is shorter than its index says/.test(cut.error.message), 'the object past the cut is an INTEGRITY_ERROR', { found: cut })
 })
+
+t.test('putMany: one lookup per object, admit sees the new bytes and may refuse everything, trees checked in order', async (t) => {
+  const dir = await tempDir(t)
+  const { store } = await openStore(t, dir, { create: true })
+  const a = { id: id('pm a'), envelope: chunk(1, 700) }
+  const b = { id: id('pm b'), envelope: chunk(2, 900) }
+  await store.put(a.id, a.envelope)
+  const entry = (o: { envelope: Buffer }): number => ENTRY_HEADER_BYTES + o.envelope.length + ENTRY_TRAILER_BYTES
+
+  const refused = await store.putMany([a, b, b], () => {
+    throw new Error('over quota')
+  }).then(() => 'stored', (e: Error) => e.message)
+  t.equal(refused, 'over quota', 'an admit that throws fails the put')
+  t.same(await store.missing([a.id, b.id]), [false, true], 'and nothing new was written')
+
+  let admitted = -1
+  await store.putMany([a, b, b], (n) => (admitted = n))
+  t.equal(admitted, entry(b), 'admit receives the pack bytes of the one new object (a is stored, b listed twice)')
+  t.same(await store.missing([b.id]), [false], 'b is stored')
+
+  const c = { id: id('pm c'), envelope: chunk(3, 500) }
+  const goodTree = { id: id('pm tree'), envelope: tree([a.id, c.id], 1) }
+  const badTree = { id: id('pm bad tree'), envelope: tree([id('absent')], 2) }
+  const d = { id: id('pm d'), envelope: chunk(4, 400) }
+  const err = await store.putMany([c, goodTree, badTree, d]).then(() => undefined, (e: unknown) => e)
+  t.ok(isArcaError(err, 'BAD_MESSAGE') && /references object .* which is not stored/.test((err as Error).message), 'a tree with an absent reference is refused', { found: err })
+  t.same(await store.missing([c.id, goodTree.id, badTree.id, d.id]), [false, false, true, true], 'objects before it stay (a tree may refer to an earlier one), it and later ones are not written')
+  await store.flush()
+  for (const o of [a, b, c, goodTree]) sameBytes(t, await store.get(o.id), o.envelope, `${toHex(o.id).slice(0, 8)} reads back`)
+})

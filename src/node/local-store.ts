@@ -152,27 +152,50 @@ export class LocalStore implements Store {
 
   /** The store keeps a reference to `envelope` until the next flush resolves: callers must not modify it. */
   async put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
+    await this.putMany([{ id, envelope }])
+  }
+
+  /**
+   * Puts objects in order; those already stored (or put twice in the list) are skipped. Every envelope is decoded
+   * and every id looked up once, before anything is written; `admit` then receives the bytes the new objects will
+   * take in packs and may throw (a quota refusal) to write nothing. A tree whose references are not stored (or
+   * earlier in the list) is refused with BAD_MESSAGE; the objects before it stay written, each complete.
+   * The store keeps references to the envelopes until the next flush resolves.
+   */
+  async putMany(objects: readonly { id: Uint8Array; envelope: Uint8Array }[], admit?: (newBytes: number) => void): Promise<void> {
     this.throwIfFailed()
-    checkId(id, 'object id')
-    const env = decodeEnvelope(envelope)
-    const hex = toHex(id)
-    if (this.pending.has(hex) || this.putting.has(hex) || this.isIndexed(id)) return
-    if (env.kind === ObjectKind.TREE) {
-      for (const ref of env.refs) {
-        if (!this.pending.has(toHex(ref)) && !this.isIndexed(ref)) {
-          throw ArcaError.badMessage(`tree ${hex}`, `references object ${toHex(ref)} which is not stored`)
-        }
-      }
+    const fresh: { id: Uint8Array; envelope: Uint8Array; hex: string; kind: ObjectKind; refs: Uint8Array[] }[] = []
+    const listed = new Set<string>()
+    let newBytes = 0
+    for (const { id, envelope } of objects) {
+      checkId(id, 'object id')
+      const env = decodeEnvelope(envelope)
+      const hex = toHex(id)
+      if (listed.has(hex) || this.pending.has(hex) || this.putting.has(hex) || this.isIndexed(id)) continue
+      listed.add(hex)
+      fresh.push({ id, envelope, hex, kind: env.kind, refs: env.refs })
+      newBytes += ENTRY_HEADER_BYTES + envelope.length + ENTRY_TRAILER_BYTES
     }
-    this.putting.add(hex)
+    admit?.(newBytes)
+    for (const f of fresh) this.putting.add(f.hex)
     try {
-      const writer = await this.currentWriter()
-      const offset = writer.append(EntryType.OBJECT, id, envelope)
-      this.pending.set(hex, { pack: writer.packNumber, offset, bodyLength: envelope.length, kind: env.kind, writer })
-      this.noteAppended(writer, envelope.length)
-      if (writer.queuedBytes > MAX_QUEUED_WRITE_BYTES) await writer.drain()
+      for (const f of fresh) {
+        if (f.kind === ObjectKind.TREE) {
+          for (const ref of f.refs) {
+            if (!this.pending.has(toHex(ref)) && !this.isIndexed(ref)) {
+              throw ArcaError.badMessage(`tree ${f.hex}`, `references object ${toHex(ref)} which is not stored`)
+            }
+          }
+        }
+        const writer = await this.currentWriter()
+        const offset = writer.append(EntryType.OBJECT, f.id, f.envelope)
+        this.pending.set(f.hex, { pack: writer.packNumber, offset, bodyLength: f.envelope.length, kind: f.kind, writer })
+        this.putting.delete(f.hex)
+        this.noteAppended(writer, f.envelope.length)
+        if (writer.queuedBytes > MAX_QUEUED_WRITE_BYTES) await writer.drain()
+      }
     } finally {
-      this.putting.delete(hex)
+      for (const f of fresh) this.putting.delete(f.hex)
     }
   }
 

@@ -13,9 +13,7 @@ import {
   type Body, type FetchedObject, type Frame,
 } from '../protocol/messages.js'
 import { decodeSnapshotRecord } from '../protocol/snapshot-record.js'
-import { decodeEnvelope } from '../protocol/object-envelope.js'
 import type { ManyItem } from './local-store.js'
-import { ENTRY_HEADER_BYTES, ENTRY_TRAILER_BYTES } from './pack-format.js'
 import type { DeviceRecord } from './node-registry.js'
 import type { Admission, NodeService, VaultHandle } from './node-service.js'
 
@@ -227,21 +225,19 @@ class NodeSession {
 
   /** Checks every envelope and the quota for the objects the vault lacks, then stores them in order. */
   private async put(vault: VaultHandle, objects: { id: Uint8Array; envelope: Uint8Array }[]): Promise<void> {
-    for (const o of objects) decodeEnvelope(o.envelope)
-    const absent = await vault.store.missing(objects.map((o) => o.id))
-    let newBytes = 0
-    for (let i = 0; i < objects.length; i++) if (absent[i]) newBytes += ENTRY_HEADER_BYTES + objects[i].envelope.length + ENTRY_TRAILER_BYTES
-    this.service.admit(vault, newBytes)
+    let admitted = 0
     try {
-      for (let i = 0; i < objects.length; i++) {
-        // the frame buffer is not reused: the store may keep a view of it until its next flush
-        if (absent[i]) await vault.store.put(objects[i].id, objects[i].envelope)
-      }
-      this.bytesIntroduced += newBytes
+      // the frame buffer is not reused: the store may keep a view of it until its next flush
+      await vault.store.putMany(objects, (newBytes) => {
+        this.service.admit(vault, newBytes)
+        admitted = newBytes
+      })
+      this.bytesIntroduced += admitted
     } finally {
-      vault.reservedBytes -= newBytes
+      vault.reservedBytes -= admitted
     }
   }
+
 
   private async saveUsage(extra?: (d: DeviceRecord) => void): Promise<void> {
     if (this.admission.kind !== 'device') return
