@@ -43,11 +43,16 @@ async function listedPaths(repo: string, snapshot: string, dir: string): Promise
   return lines.map((line) => (JSON.parse(line) as { path: string }).path).filter((p) => p.startsWith(dir + '/'))
 }
 
-t.test('an unreadable file is reported and skipped, the rest is backed up, and a later run reads it', async (t) => {
+/** A temporary directory with an empty `data` folder to back up and the path of a repository beside it. */
+function workspace(t: Test): { dir: string; data: string; repo: string } {
   const dir = tempDir(t)
   const data = join(dir, 'data')
-  const repo = join(dir, 'repo')
   mkdirSync(data)
+  return { dir, data, repo: join(dir, 'repo') }
+}
+
+t.test('an unreadable file is reported and skipped, the rest is backed up, and a later run reads it', async (t) => {
+  const { dir, data, repo } = workspace(t)
   const readable = join(data, 'readable.bin')
   const locked = join(data, 'locked.bin')
   const readableBytes = pseudoRandom(11, 300 * 1024 + 7)
@@ -135,10 +140,7 @@ function startWriter(t: Test, file: string): { child: ChildProcess; started: Pro
 }
 
 t.test('a file growing while being read is reported, and the next incremental reads it again', async (t) => {
-  const dir = tempDir(t)
-  const data = join(dir, 'data')
-  const repo = join(dir, 'repo')
-  mkdirSync(data)
+  const { dir, data, repo } = workspace(t)
   const growing = join(data, 'growing.log')
   const initialBytes = 48 * MIB
   writeFileSync(growing, pseudoRandom(21, initialBytes))

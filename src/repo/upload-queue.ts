@@ -108,21 +108,35 @@ export class UploadQueue {
       if (!absent[i]) continue
       throwIfFailed()
       const c = batch[i]
-      await this.waitForRoom()
+      if (this.unstoredBytes >= MAX_UNSTORED_BYTES) await this.waitForRoom()
       const size = c.data.length
       this.stats.chunksNew++
       this.stats.bytesNew += size
       this.unstoredBytes += size
-      const sealedAndPut = this.pool.submit({ op: 'seal', id: c.id, header: CHUNK_HEADER, data: c.data }).then((s) => {
-        this.stats.bytesStored += s.data.length
-        this.stats.bytesCompressed += s.compressedBytes
-        return this.store.put(c.id, s.data)
-      })
-      void this.track(c.hex, sealedAndPut).finally(() => {
-        this.unstoredBytes -= size
-        this.wakeRoomWaiters()
-      })
+      // one chain per chunk, settled either way (a failure is kept in `failure`): chunks are many, and every
+      // promise here lives until the chunk is stored, long enough to be promoted out of V8's young generation
+      const stored = this.pool
+        .submit({ op: 'seal', id: c.id, header: CHUNK_HEADER, data: c.data })
+        .then((s) => {
+          this.stats.bytesStored += s.data.length
+          this.stats.bytesCompressed += s.compressedBytes
+          return this.store.put(c.id, s.data)
+        })
+        .then(
+          () => this.settle(c.hex, size),
+          (err: unknown) => {
+            this.failure ??= err
+            this.settle(c.hex, size)
+          },
+        )
+      this.inflight.set(c.hex, stored)
     }
+  }
+
+  private settle(hex: string, size: number): void {
+    this.inflight.delete(hex)
+    this.unstoredBytes -= size
+    this.wakeRoomWaiters()
   }
 
   private async waitForRoom(): Promise<void> {
