@@ -17,6 +17,7 @@ import type { BackupMode } from '../protocol/snapshot-record.js'
 import { chunkId, sealObject, treeId } from './objects.js'
 import { createPathFilter, type PathFilter } from './path-filter.js'
 import type { Repository } from './repository.js'
+import { SubtreePrefetch } from './subtree-prefetch.js'
 import type { SealPool } from './seal-pool.js'
 import { UploadQueue } from './upload-queue.js'
 import { emptyStats, encodeSnapshot, planId, type BackupStats, type BackupWarning, type Snapshot, type SnapshotBody } from './snapshot.js'
@@ -202,7 +203,7 @@ class Archiver {
     names = sortByUtf8(names)
     const nodes: TreeNode[] = []
     const childDone: Promise<void>[] = []
-    const prevSubtrees = this.prefetchSubtrees(prevNodes)
+    const prevSubtrees = new SubtreePrefetch(this.repo, prevNodes ?? [])
     for (const name of names) {
       const path = absPath === '/' ? '/' + name : absPath + sep + name
       if (this.filter.isExcluded(path, name) || this.skipPaths.has(path)) continue
@@ -217,7 +218,7 @@ class Archiver {
       const sub = selection === true ? true : selection.get(name)!
       const prev = prevByName.get(name)
       if (st.isDirectory()) {
-        const prevChild = prev?.type === 'dir' ? await prevSubtrees.get(prev.name) : undefined
+        const prevChild = prev?.type === 'dir' ? await prevSubtrees.load(prev.name) : undefined
         const child = await this.archiveDir(path, sub, prevChild, prev?.subtree)
         childDone.push(child.done)
         nodes.push(nodeFromStat(name, 'dir', st, { subtree: child.id }))
@@ -251,21 +252,6 @@ class Archiver {
     }
     // the files' chunks may still be queued for their `missing` question: the tree waits for them, not the walk
     return this.storeTree(nodes, prevTreeId, childDone)
-  }
-
-  /**
-   * Starts loading the previous trees of all subdirectories at once (a remote store answers them in one request);
-   * each is awaited when its directory is reached. A failed load fails the run there, as a direct load would.
-   */
-  private prefetchSubtrees(prevNodes: TreeNode[] | undefined): Map<string, Promise<TreeNode[]>> {
-    const out = new Map<string, Promise<TreeNode[]>>()
-    for (const n of prevNodes ?? []) {
-      if (n.type !== 'dir' || n.subtree === undefined) continue
-      const load = this.repo.loadTree(n.subtree)
-      load.catch(() => {}) // observed when awaited; a directory gone since then never awaits it
-      out.set(n.name, load)
-    }
-    return out
   }
 
   private async storeTree(nodes: TreeNode[], prevTreeId: Uint8Array | undefined, childDone: Promise<void>[]): Promise<{ id: Uint8Array; done: Promise<void> }> {

@@ -16,6 +16,7 @@ import type { Repository } from './repository.js'
 import type { PoolOutput, SealPool } from './seal-pool.js'
 import type { Snapshot } from './snapshot.js'
 import { resolveSnapshotPath } from './snapshot-path.js'
+import { SubtreePrefetch } from './subtree-prefetch.js'
 import type { ChunkRef, TreeNode } from './tree.js'
 
 export interface RestoreOptions {
@@ -99,18 +100,11 @@ class Restorer {
   }
 
   private async restoreNodes(dir: string, nodes: TreeNode[]): Promise<void> {
-    // the subdirectories' trees are asked for at once (one request to a remote store), awaited in turn
-    const subtrees = new Map<TreeNode, Promise<TreeNode[]>>()
-    for (const node of nodes) {
-      if (node.type !== 'dir' || node.subtree === undefined) continue
-      const load = this.repo.loadTree(node.subtree)
-      load.catch(() => {}) // observed when awaited (an entry kept without --overwrite never awaits it)
-      subtrees.set(node, load)
-    }
+    const subtrees = new SubtreePrefetch(this.repo, nodes)
     for (const node of nodes) {
       const path = this.childPath(dir, node.name)
       try {
-        await this.restoreNode(path, node, subtrees.get(node))
+        await this.restoreNode(path, node, subtrees)
       } catch (err) {
         if (err instanceof ArcaError && err.code === 'UNSAFE_PATH') throw err
         this.problem(this.result.errors, path, (err as Error).message)
@@ -141,12 +135,12 @@ class Restorer {
     return true
   }
 
-  private async restoreNode(path: string, node: TreeNode, subtree: Promise<TreeNode[]> | undefined): Promise<void> {
+  private async restoreNode(path: string, node: TreeNode, subtrees: SubtreePrefetch): Promise<void> {
     if (node.type === 'dir') {
       if (!this.createOrClear(path, true, () => mkdirSync(path, { mode: 0o700 }))) return
       this.result.dirs++
       this.dirMeta.push({ path, node })
-      const children = subtree === undefined ? [] : await subtree
+      const children = (await subtrees.load(node.name)) ?? []
       await this.restoreNodes(path, children)
     } else if (node.type === 'symlink') {
       if (!this.createOrClear(path, false, () => symlinkSync(node.linkTarget ?? '', path))) return
