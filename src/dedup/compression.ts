@@ -4,7 +4,7 @@
  * that does not compress (media, archives) is detected on a small sample and stored as is.
  */
 import { createRequire } from 'node:module'
-import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi'
+import { decompress as zstdDecompress } from 'zstd-napi'
 import { ArcaError } from '../core/errors.js'
 
 export const Compression = { NONE: 0, ZSTD: 1 } as const
@@ -29,7 +29,7 @@ const binding = createRequire(import.meta.url)('zstd-napi/binding') as {
   CParameter: { compressionLevel: number }
   compressBound(length: number): number
 }
-/** Per thread: contexts and output buffers for `scratch` (de)compression. */
+/** Per thread: contexts and output buffers for compression and `scratch` decompression. */
 let cctx: CCtx | undefined
 let cctxLevel = Number.NaN
 let dctx: DCtx | undefined
@@ -42,18 +42,17 @@ export interface Compressed {
 }
 
 /**
- * Compresses `data` unless that does not pay. With `scratch`, a compressed body lives in a buffer of this thread
- * that the next scratch call overwrites (the seal encrypts it at once); otherwise it is a buffer of its own.
+ * Compresses `data` unless that does not pay. A compressed body lives in a buffer of this thread that the next call
+ * overwrites: the caller (the seal) must consume it at once.
  */
-export function compressChunk(data: Uint8Array, level = 3, scratch = false): Compressed {
+export function compressChunk(data: Uint8Array, level = 3): Compressed {
   if (data.length < MIN_COMPRESS_BYTES) return { alg: Compression.NONE, body: data }
   if (data.length > 4 * SAMPLE_BYTES) {
     const start = Math.floor(data.length / 2) - SAMPLE_BYTES / 2
     const sample = data.subarray(start, start + SAMPLE_BYTES)
-    const packedLength = scratch ? compressIntoScratch(sample, 1).length : zstdCompress(sample, { compressionLevel: 1 }).length
-    if (packedLength > SAMPLE_BYTES * (1 - MIN_SAVING)) return { alg: Compression.NONE, body: data }
+    if (compressIntoScratch(sample, 1).length > SAMPLE_BYTES * (1 - MIN_SAVING)) return { alg: Compression.NONE, body: data }
   }
-  const packed = scratch ? compressIntoScratch(data, level) : zstdCompress(data, { compressionLevel: level })
+  const packed = compressIntoScratch(data, level)
   if (packed.length > data.length * (1 - MIN_SAVING)) return { alg: Compression.NONE, body: data }
   return { alg: Compression.ZSTD, body: packed }
 }
@@ -69,7 +68,6 @@ function compressIntoScratch(data: Uint8Array, level: number): Buffer {
   }
   return scratchIn.subarray(0, cctx.compress2(scratchIn.subarray(0, bound), data))
 }
-
 
 /**
  * The chunk's plaintext. With `scratch`, compressed bodies are decompressed into a buffer of this thread that the

@@ -41,8 +41,8 @@ export interface SealResult {
 
 export function seal(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, options: SealOptions = {}): SealResult {
   if (plain.length > MAX_RAW_BYTES) throw ArcaError.invalidArgument(`Object too large to seal: ${plain.length} bytes`)
-  // the compressed body may live in the scratch buffer: it is encrypted (copied out) before anything else compresses
-  const { alg, body } = options.compress === false ? { alg: 0, body: plain } : compressChunk(plain, options.level ?? 3, true)
+  // a compressed body lives in the thread's scratch buffer: it is encrypted (copied out) before anything else compresses
+  const { alg, body } = options.compress === false ? { alg: 0, body: plain } : compressChunk(plain, options.level ?? 3)
   const paddedLength = padmeLength(HEADER_BYTES + body.length)
   const salt = options.salt ?? nextSalt()
   const key = keyedBlake3(dataKey, salt)

@@ -286,7 +286,7 @@ export class LocalStore implements Store {
       const at = r.offset + ENTRY_HEADER_BYTES - start
       out[r.index] = at + r.bodyLength <= bytesRead
         ? { envelope: buf.subarray(at, at + r.bodyLength) }
-        : { error: ArcaError.integrity(`pack ${r.pack} is shorter than its index says (offset ${r.offset}, ${r.bodyLength} bytes)`) }
+        : { error: shortPack(r.pack, r.offset, r.bodyLength) }
     }
   }
 
@@ -451,7 +451,7 @@ export class LocalStore implements Store {
     const out = Buffer.allocUnsafeSlow(bodyLength)
     const bytesRead = readSync(fd, out, 0, bodyLength, offset + ENTRY_HEADER_BYTES)
     if (bytesRead !== bodyLength) {
-      throw ArcaError.integrity(`pack ${pack} is shorter than its index says (offset ${offset}, ${bodyLength} bytes)`)
+      throw shortPack(pack, offset, bodyLength)
     }
     return out
   }
@@ -469,6 +469,10 @@ export class LocalStore implements Store {
     }
     return fd
   }
+}
+
+function shortPack(pack: number, offset: number, bodyLength: number): ArcaError {
+  return ArcaError.integrity(`pack ${pack} is shorter than its index says (offset ${offset}, ${bodyLength} bytes)`)
 }
 
 /** The stored object count; a store from before the counter is counted once, and the count saved. */

@@ -267,10 +267,10 @@ class Archiver {
     const settled = Promise.all(deps).then(() => undefined)
     if ((prevTreeId !== undefined && Buffer.compare(prevTreeId, id) === 0) || this.uploads.isKnown(hex)) return { id, done: settled }
     this.uploads.markKnown(hex)
-    // A tree is put without asking `missing` first (a round trip per directory on the network): trees are small,
-    // a changed directory's tree is new, and a store ignores the put of an object it holds. bytesStored may then
-    // count a tree that was already stored.
-    // trees are small: sealed here, so a run that changes only a few directories never starts the workers
+    // A tree is put without asking `missing` first (a round trip per directory on the network): a changed
+    // directory's tree is new, and a store ignores the put of an object it holds (bytesStored may then count a
+    // tree that was already stored). Trees are small: sealed here, so a run that changes only a few directories
+    // never starts the workers.
     const { envelope } = sealObject(this.repo.keys, id, header, plain, { level: this.repo.config.zstdLevel })
     this.stats.bytesStored += envelope.length
     return { id, done: this.uploads.track(hex, settled.then(() => this.store.put(id, envelope))) }
