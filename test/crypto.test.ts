@@ -13,7 +13,7 @@ import { keyedBlake3 } from '../src/dedup/blake3.js'
 import { createKeySlot, decodeKeySlot, openKeySlot } from '../src/dedup/key-slot.js'
 import { padmeLength } from '../src/dedup/padme.js'
 import { decodeRecoveryKey, encodeRecoveryKey } from '../src/dedup/recovery-key.js'
-import { open, seal } from '../src/dedup/seal.js'
+import { open, seal, sealParts } from '../src/dedup/seal.js'
 import { deriveVaultKeys } from '../src/dedup/vault-keys.js'
 import { envelopeHeader, ObjectKind } from '../src/protocol/object-envelope.js'
 import { CHUNK_HEADER, chunkId, openObject, sealObject, treeId } from '../src/repo/objects.js'
@@ -60,6 +60,20 @@ t.test('seal/open round trip and sealed length', async (t) => {
     t.equal(stored.compressedBytes, c.plain.length, `${c.name}: compress: false stores as is`)
     t.equal(stored.sealed.length, 16 + padmeLength(9 + c.plain.length) + 16, `${c.name}: uncompressed sealed length`)
     t.ok(Buffer.from(open(keys.dataKey, stored.sealed, AAD)).equals(c.plain), `${c.name}: uncompressed opens`)
+  }
+})
+
+t.test('sealParts: the pieces, in order, are the sealed object', async (t) => {
+  const prefix = Buffer.from('envelope header')
+  for (const c of cases) {
+    const salt = randomBytes(7, 16)
+    const whole = seal(keys.dataKey, c.plain, AAD, { salt, prefix })
+    const pieces = sealParts(keys.dataKey, c.plain, AAD, { salt, prefix })
+    const joined = Buffer.concat(pieces.parts)
+    t.equal(pieces.length, joined.length, `${c.name}: length is the sum of the pieces`)
+    t.equal(pieces.compressedBytes, whole.compressedBytes, `${c.name}: same body length`)
+    t.ok(joined.equals(whole.sealed), `${c.name}: the pieces concatenate to the sealed object`)
+    t.ok(Buffer.from(open(keys.dataKey, joined.subarray(prefix.length), AAD)).equals(c.plain), `${c.name}: and open to the plaintext`)
   }
 })
 

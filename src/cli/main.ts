@@ -4,6 +4,7 @@
  */
 import { pathToFileURL } from 'node:url'
 import { realpathSync } from 'node:fs'
+import { setFlagsFromString } from 'node:v8'
 import { ArcaError, EXIT_CODES } from '../core/errors.js'
 import { backupCommand, checkCommand, forgetCommand, lsCommand, restoreCommand, snapshotsCommand } from './commands-data.js'
 import { agentCommand } from './commands-agent.js'
@@ -80,7 +81,16 @@ function isEntryPoint(): boolean {
   }
 }
 
+/**
+ * V8 lets a heap grow up to 4x its live size between full collections when the program allocates fast, as a backup
+ * does (promises, chunk ids, tree nodes). 1.5x lowered the peak resident memory of a day-1 backup by 30-50 MiB
+ * (about 440 to about 400 MiB) with no time difference beyond noise (docs/PERFORMANCE.md, "Memory"). Set before any
+ * worker starts.
+ */
+const HEAP_GROWING_PERCENT = 50
+
 if (isEntryPoint()) {
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
   const controller = new AbortController()
   let signals = 0
   const onSignal = (): void => {

@@ -40,6 +40,23 @@ export interface SealResult {
 }
 
 export function seal(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, options: SealOptions = {}): SealResult {
+  const { parts, length, compressedBytes } = sealParts(dataKey, plain, aad, options)
+  return { sealed: Buffer.concat(parts, length), compressedBytes }
+}
+
+export interface SealParts {
+  /** prefix | salt | ciphertext pieces | tag, in order; their concatenation is `seal`'s output. */
+  parts: Uint8Array[]
+  length: number
+  compressedBytes: number
+}
+
+/**
+ * `seal` without the final concatenation, for a caller that copies the pieces into a buffer of its own (a worker's
+ * result batch): one allocation fewer per object. The pieces may be views of this thread's buffers (the salt
+ * block, the prefix): consume them before the next seal.
+ */
+export function sealParts(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, options: SealOptions = {}): SealParts {
   if (plain.length > MAX_RAW_BYTES) throw ArcaError.invalidArgument(`Object too large to seal: ${plain.length} bytes`)
   // a compressed body lives in the thread's scratch buffer: it is encrypted (copied out) before anything else compresses
   const { alg, body } = options.compress === false ? { alg: 0, body: plain } : compressChunk(plain, options.level ?? 3)
@@ -60,8 +77,11 @@ export function seal(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, op
     if (zeros.length < padding) zeros = Buffer.alloc(Math.max(padding, 64 * 1024))
     parts.push(cipher.update(zeros.subarray(0, padding)))
   }
-  parts.push(cipher.final(), cipher.getAuthTag())
-  return { sealed: Buffer.concat(parts), compressedBytes: body.length }
+  const tail = cipher.final() // GCM is a stream mode: nothing is held back
+  if (tail.length > 0) parts.push(tail)
+  parts.push(cipher.getAuthTag())
+  const length = (options.prefix?.length ?? 0) + SALT_BYTES + paddedLength + TAG_BYTES
+  return { parts, length, compressedBytes: body.length }
 }
 
 /** Zero bytes for padding, shared by every seal of this thread (never written to). */

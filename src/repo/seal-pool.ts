@@ -54,6 +54,9 @@ interface Slot {
 }
 
 const BATCH_BYTES = 512 * 1024
+const MiB = 1024 * 1024
+/** Returned batch buffers kept for reuse, at most. */
+const MAX_FREE_BATCH_BYTES = 16 * MiB
 const BATCH_JOBS = 256
 
 export class SealPool {
@@ -66,8 +69,9 @@ export class SealPool {
   private batchWaiters: Waiter[] = []
   private scheduled = false
   private seq = 0
-  /** Batch buffers returned by the workers, reused to avoid allocating (and page-faulting) fresh memory. */
-  private readonly freeBatches: Uint8Array[] = []
+  /** Batch buffers returned by the workers, by capacity, reused to avoid allocating (and page-faulting) fresh memory. */
+  private readonly freeBatches = new Map<number, Uint8Array[]>()
+  private freeBatchBytes = 0
   private failure: unknown = undefined
 
   private readonly level: number
@@ -114,7 +118,7 @@ export class SealPool {
     const size = job.id.length + header.length + job.data.length
     if (this.batch !== undefined && this.batchUsed + size > this.batch.length) this.dispatch()
     if (this.batch === undefined) {
-      this.batch = size <= BATCH_BYTES ? (this.freeBatches.pop() ?? new Uint8Array(Buffer.allocUnsafeSlow(BATCH_BYTES).buffer)) : new Uint8Array(size)
+      this.batch = this.takeBatchBuffer(size)
       this.batchUsed = 0
     }
     const at = this.batchUsed
@@ -138,6 +142,29 @@ export class SealPool {
     return promise
   }
 
+  /**
+   * A buffer for a batch whose first job takes `size` bytes: BATCH_BYTES, or for one large chunk a whole number of
+   * MiB, so that chunks of similar size reuse the same buffers.
+   */
+  private takeBatchBuffer(size: number): Uint8Array {
+    const capacity = size <= BATCH_BYTES ? BATCH_BYTES : Math.ceil(size / MiB) * MiB
+    const reused = this.freeBatches.get(capacity)?.pop()
+    if (reused !== undefined) {
+      this.freeBatchBytes -= capacity
+      return reused
+    }
+    return new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, capacity)
+  }
+
+  private keepBatchBuffer(buffer: ArrayBuffer): void {
+    const capacity = buffer.byteLength
+    if (this.freeBatchBytes + capacity > MAX_FREE_BATCH_BYTES || (capacity !== BATCH_BYTES && capacity % MiB !== 0)) return
+    let list = this.freeBatches.get(capacity)
+    if (list === undefined) this.freeBatches.set(capacity, (list = []))
+    list.push(new Uint8Array(buffer))
+    this.freeBatchBytes += capacity
+  }
+
   private dispatch(): void {
     this.scheduled = false
     if (this.batch === undefined || this.batchJobs.length === 0) return
@@ -159,7 +186,7 @@ export class SealPool {
   private onResults(slot: Slot, msg: ResultMessage): void {
     const waiters = slot.waiting.get(msg.seq) ?? []
     slot.waiting.delete(msg.seq)
-    if (msg.input.byteLength === BATCH_BYTES && this.freeBatches.length < 8) this.freeBatches.push(new Uint8Array(msg.input))
+    this.keepBatchBuffer(msg.input)
     const all = new Uint8Array(msg.buffer)
     for (let i = 0; i < waiters.length; i++) {
       const w = waiters[i]

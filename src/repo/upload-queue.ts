@@ -10,6 +10,11 @@ import type { SealPool } from './seal-pool.js'
 import type { BackupStats } from './snapshot.js'
 
 const MAX_UNSTORED_BYTES = 24 * 1024 * 1024
+/**
+ * Chunks between submit and stored, whatever their size: every one holds a promise chain, its envelope and a put
+ * on the main thread, so thousands of small files in flight cost heap without adding throughput.
+ */
+export const MAX_UNSTORED_CHUNKS = 256
 
 interface PendingCheck {
   id: Uint8Array
@@ -28,6 +33,7 @@ export class UploadQueue {
   /** Resolved when the current `checks` have been asked about and their puts started. */
   private flushed: { promise: Promise<void>; resolve: () => void } | undefined
   private unstoredBytes = 0
+  private unstoredChunks = 0
   private roomWaiters: (() => void)[] = []
   /** The first failed seal or put; the backup fails with it. */
   failure: unknown = undefined
@@ -108,11 +114,12 @@ export class UploadQueue {
       if (!absent[i]) continue
       throwIfFailed()
       const c = batch[i]
-      if (this.unstoredBytes >= MAX_UNSTORED_BYTES) await this.waitForRoom()
+      if (this.isFull()) await this.waitForRoom()
       const size = c.data.length
       this.stats.chunksNew++
       this.stats.bytesNew += size
       this.unstoredBytes += size
+      this.unstoredChunks++
       // one chain per chunk, settled either way (a failure is kept in `failure`): chunks are many, and every
       // promise here lives until the chunk is stored, long enough to be promoted out of V8's young generation
       const stored = this.pool
@@ -136,11 +143,16 @@ export class UploadQueue {
   private settle(hex: string, size: number): void {
     this.inflight.delete(hex)
     this.unstoredBytes -= size
+    this.unstoredChunks--
     this.wakeRoomWaiters()
   }
 
+  private isFull(): boolean {
+    return this.unstoredBytes >= MAX_UNSTORED_BYTES || this.unstoredChunks >= MAX_UNSTORED_CHUNKS
+  }
+
   private async waitForRoom(): Promise<void> {
-    while (this.unstoredBytes >= MAX_UNSTORED_BYTES && this.failure === undefined) {
+    while (this.isFull() && this.failure === undefined) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
     }
   }
