@@ -20,8 +20,12 @@ export const MAX_FRAME_BYTES = 12 * 1024 * 1024
 export const MAX_IDS_PER_REQUEST = 8192
 /** Ids in one GET_MANY request. */
 export const MAX_IDS_PER_GET = 256
-/** A node stops adding envelopes to an OBJECTS answer once it holds this many bytes; the rest come back NOT_SENT. */
-export const GET_MANY_BUDGET_BYTES = 8 * 1024 * 1024
+/**
+ * A node stops adding envelopes to an OBJECTS answer once it holds this many bytes; the rest come back NOT_SENT.
+ * 2 MiB rather than 8: every answer is a few buffers of its size on the agent (read, decrypted, decoded) until a
+ * garbage collection, and the smaller budget lowered a network restore's peak RSS by about 40 MiB at the same speed.
+ */
+export const GET_MANY_BUDGET_BYTES = 2 * 1024 * 1024
 /** Objects in one PUT request. */
 export const MAX_OBJECTS_PER_PUT = 1024
 /** Records in one RECORDS response. */
