@@ -53,8 +53,8 @@ export interface SealParts {
 
 /**
  * `seal` without the final concatenation, for a caller that copies the pieces into a buffer of its own (a worker's
- * result batch): one allocation fewer per object. The pieces may be views of this thread's buffers (the salt
- * block, the prefix): consume them before the next seal.
+ * result batch): one allocation fewer per object. Besides fresh ciphertext, the pieces are the caller's `prefix` and
+ * a view of this thread's salt block, which is replaced, never overwritten: they stay valid across later seals.
  */
 export function sealParts(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, options: SealOptions = {}): SealParts {
   if (plain.length > MAX_RAW_BYTES) throw ArcaError.invalidArgument(`Object too large to seal: ${plain.length} bytes`)
