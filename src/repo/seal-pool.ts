@@ -158,7 +158,8 @@ export class SealPool {
 
   private keepBatchBuffer(buffer: ArrayBuffer): void {
     const capacity = buffer.byteLength
-    if (this.freeBatchBytes + capacity > MAX_FREE_BATCH_BYTES || (capacity !== BATCH_BYTES && capacity % MiB !== 0)) return
+    // every batch buffer comes from takeBatchBuffer, so its capacity is one of the sizes asked for there
+    if (this.freeBatchBytes + capacity > MAX_FREE_BATCH_BYTES) return
     let list = this.freeBatches.get(capacity)
     if (list === undefined) this.freeBatches.set(capacity, (list = []))
     list.push(new Uint8Array(buffer))
