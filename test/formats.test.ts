@@ -198,43 +198,72 @@ t.test('vault config', async (t) => {
 
 /** A tree node with ids as hex, for literal comparison. */
 function nodeView(n: TreeNode): Record<string, unknown> {
-  const { content, subtree, ...rest } = n
+  const { content, subtree, xattrs, ...rest } = n
   return {
     ...rest,
+    ...(xattrs !== undefined ? { xattrs: xattrs.map((x) => ({ name: x.name, valueHex: toHex(x.value) })) } : {}),
     ...(content !== undefined ? { content: content.map((c) => ({ id: toHex(c.id), length: c.length })) } : {}),
     ...(subtree !== undefined ? { subtree: toHex(subtree) } : {}),
   }
 }
 
+const goldenNodes = [
+  {
+    name: 'docs', type: 'dir', mode: 0o755, uid: 1000, gid: 1000, mtimeNs: 1767225600123456789n, ctimeNs: 1767225600223456789n,
+    size: 4096, ino: 1099511627781n, dev: 2049n, nlink: 2, subtree: emptyTreeIdHex,
+  },
+  {
+    name: 'link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: -1000000001n, ctimeNs: 0n,
+    size: 16, ino: 18446744073709551615n, dev: 0n, nlink: 1, linkTarget: 'docs/läsmig.txt',
+  },
+  {
+    name: 'readme.txt', type: 'file', mode: 0o644, uid: 1000, gid: 100, mtimeNs: 1767225599000000001n, ctimeNs: 1767225599500000000n,
+    size: 390, ino: 1234567n, dev: 2049n, nlink: 1,
+    content: [{ id: chunkA.idHex, length: 15 }, { id: chunkB.idHex, length: 360 }, { id: chunkA.idHex, length: 15 }],
+  },
+]
+const aclDefaultHex = '02000000' + '01000700ffffffff' + '04000500ffffffff' + '20000500ffffffff'
+const urlHex = toHex(Buffer.from('https://example.org/readme.txt'))
+
 t.test('tree record', async (t) => {
   const g = golden.tree
-  t.equal(golden.emptyTree.plainHex, '0100000000', 'empty tree: version 1, count 0')
+  t.equal(golden.emptyTree.plainHex, '0200000000', 'empty tree: version 2, count 0')
   t.equal(golden.emptyTree.headerHex, '010200000000', 'empty tree envelope header: version 1, kind 2, no refs')
   t.equal(toHex(treeId(keys, hex(golden.emptyTree.headerHex), hex(golden.emptyTree.plainHex))), emptyTreeIdHex)
   const plain = hex(g.plainHex)
-  t.equal(plain.length, 5 + (2 + 4 + 1 + 56 + 4) + (2 + 4 + 1 + 56 + 2 + 16) + (2 + 10 + 1 + 56 + 4 + 3 * 8))
+  const xattrBytes = { docs: 2 + (1 + 24 + 4 + 28), link: 2, readme: 2 + (1 + 10 + 4) + (1 + 19 + 4 + 30) }
+  t.equal(plain.length, 5 + (2 + 4 + 1 + 56 + xattrBytes.docs + 4) + (2 + 4 + 1 + 56 + xattrBytes.link + 2 + 16) + (2 + 10 + 1 + 56 + xattrBytes.readme + 4 + 3 * 8))
   t.strictSame(g.refsHex, [emptyTreeIdHex, chunkA.idHex, chunkB.idHex], 'refs in order of first use')
   const nodes = decodeTree(plain, g.refsHex.map(hex))
   t.strictSame(nodes.map(nodeView), [
-    {
-      name: 'docs', type: 'dir', mode: 0o755, uid: 1000, gid: 1000, mtimeNs: 1767225600123456789n, ctimeNs: 1767225600223456789n,
-      size: 4096, ino: 1099511627781n, dev: 2049n, nlink: 2, subtree: emptyTreeIdHex,
-    },
-    {
-      name: 'link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: -1000000001n, ctimeNs: 0n,
-      size: 16, ino: 18446744073709551615n, dev: 0n, nlink: 1, linkTarget: 'docs/läsmig.txt',
-    },
-    {
-      name: 'readme.txt', type: 'file', mode: 0o644, uid: 1000, gid: 100, mtimeNs: 1767225599000000001n, ctimeNs: 1767225599500000000n,
-      size: 390, ino: 1234567n, dev: 2049n, nlink: 1,
-      content: [{ id: chunkA.idHex, length: 15 }, { id: chunkB.idHex, length: 360 }, { id: chunkA.idHex, length: 15 }],
-    },
+    { ...goldenNodes[0], xattrs: [{ name: 'system.posix_acl_default', valueHex: aclDefaultHex }] },
+    goldenNodes[1],
+    { ...goldenNodes[2], xattrs: [{ name: 'user.empty', valueHex: '' }, { name: 'user.xdg.origin.url', valueHex: urlHex }] },
   ])
-  // The file's payload: 3 chunks as (refIndex, length): (1, 15), (2, 360), (1, 15).
+  // readme.txt: 2 xattrs, then its payload, 3 chunks as (refIndex, length): (1, 15), (2, 360), (1, 15).
+  t.equal(g.plainHex.slice(-2 * (2 + 15 + 54) - 56, -56), '0200' + '0a' + toHex(Buffer.from('user.empty')) + '00000000' + '13' + toHex(Buffer.from('user.xdg.origin.url')) + '1e000000' + urlHex)
   t.equal(g.plainHex.slice(-56), '03000000' + '010000000f000000' + '0200000068010000' + '010000000f000000')
   const again = encodeTree(g.nodes.map(nodeFromJson))
   t.equal(toHex(again.plain), g.plainHex, 're-encodes to the golden bytes')
   t.strictSame(again.refs.map(toHex), g.refsHex)
+})
+
+t.test('tree record version 1 (no extended attributes) is still read', async (t) => {
+  const v1 = JSON.parse(readFileSync(new URL('./fixtures/tree-v1.json', import.meta.url), 'utf8')) as { plainHex: string; refsHex: string[]; emptyPlainHex: string }
+  t.equal(v1.emptyPlainHex, '0100000000')
+  t.strictSame(decodeTree(hex(v1.emptyPlainHex), []), [])
+  t.equal(hex(v1.plainHex).length, 5 + (2 + 4 + 1 + 56 + 4) + (2 + 4 + 1 + 56 + 2 + 16) + (2 + 10 + 1 + 56 + 4 + 3 * 8))
+  const nodes = decodeTree(hex(v1.plainHex), v1.refsHex.map(hex))
+  // ids of the v1 fixture are those of its own time; compare everything else
+  t.strictSame(
+    nodes.map((n) => ({ ...nodeView(n), subtree: undefined, content: n.content?.map((c) => c.length) })),
+    goldenNodes.map((n) => ({ ...n, isXattrsUnknown: true, subtree: undefined, content: n.content?.map((c) => c.length) })),
+    'same nodes, marked as not knowing their extended attributes',
+  )
+  t.ok(nodes.every((n) => n.xattrs === undefined), 'no xattrs in a version 1 tree')
+  const bumped = hex(v1.plainHex)
+  bumped[0] = 3
+  t.throws(() => decodeTree(bumped, v1.refsHex.map(hex)), { code: 'UNSUPPORTED_VERSION' }, 'version 3 is refused')
 })
 
 t.test('stored objects: ids, envelopes, opening', async (t) => {
@@ -508,7 +537,8 @@ t.test('decoders reject trailing bytes and truncated reference lists', async (t)
 
 t.test('decoders reject an unknown version with UNSUPPORTED_VERSION', async (t) => {
   for (const d of decoders) {
-    for (const version of [0, 2, 255]) {
+    // trees are at version 2 (1 is still read); every other record is at version 1
+    for (const version of d.name === 'decodeTree' ? [0, 3, 255] : [0, 2, 255]) {
       const bytes = Buffer.from(d.bytes)
       bytes[0] = version
       t.equal(codeOf(() => d.decode(bytes)), 'UNSUPPORTED_VERSION', `${d.name}: version ${version}`)

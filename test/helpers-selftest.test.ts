@@ -8,6 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { listXattrs, setXattr } from '../src/core/native-addon.js'
 import { allocatedBytes, compareTrees } from './helpers/compare-trees.js'
 import { makeAwkwardTree, mutateTree } from './helpers/fixture-tree.js'
 
@@ -59,6 +60,17 @@ t.test('the awkward tree has what the manifest says', async (t) => {
   t.ok((await lstat(path.join(original, manifest.preEpochFile!))).mtimeMs < 0, 'mtime before 1970')
   t.equal((await lstat(path.join(original, manifest.subSecondFile))).mtimeMs % 1000 > 0, true, 'sub-second mtime')
   t.equal((await lstat(path.join(original, 'modes/secret-0700'))).mode & 0o7777, 0o700)
+  t.strictSame(manifest.xattrs, {
+    'docs/readme.txt': ['user.comment', 'user.empty', 'user.binary'],
+    docs: ['user.dir-note'],
+    'hard/pair-1': ['user.linked'],
+    'docs/notes-1.txt': ['system.posix_acl_access'],
+    'a/b/c/d': ['system.posix_acl_default'],
+  })
+  const names = (rel: string): string[] => listXattrs(path.join(original, rel)).map(([name]) => name.toString()).sort()
+  t.strictSame(names('docs/readme.txt'), ['user.binary', 'user.comment', 'user.empty'])
+  t.strictSame(names('a/b/pair-2'), ['user.linked'], 'a hard link shares the attributes of its inode')
+  t.equal((await lstat(path.join(original, 'docs/notes-1.txt'))).mode & 0o7777, 0o644, 'the ACL mask (r) is the group bits')
 })
 
 t.test('same seed, same tree; another seed, another tree', async (t) => {
@@ -128,8 +140,8 @@ const cases: { name: string; count: number; change: (copy: string) => Promise<vo
     },
   },
   {
-    name: 'hard link broken into a copy',
-    count: 2,
+    name: 'hard link broken into a copy (which loses the inode\'s extended attribute too)',
+    count: 3,
     expect: 'Hard link grouping differs at "a/b/pair-2": expected linked with ["hard/pair-1"], received linked with []',
     change: async (copy) => {
       const file = path.join(copy, 'a/b/pair-2')
@@ -173,6 +185,21 @@ const cases: { name: string; count: number; change: (copy: string) => Promise<vo
         await unlink(path.join(copy, 'empty.txt'))
         await mkdir(path.join(copy, 'empty.txt'))
       })
+    },
+  },
+  {
+    name: 'extended attribute changed (ctime only)',
+    count: 1,
+    expect: 'Extended attributes differ at "docs/readme.txt": expected user.binary=',
+    change: async (copy) => setXattr(path.join(copy, 'docs/readme.txt'), 'user.comment', Buffer.from('changed')),
+  },
+  {
+    name: 'POSIX ACL changed (named user 1234 may now write too)',
+    count: 1,
+    expect: 'Extended attributes differ at "docs/notes-1.txt": expected system.posix_acl_access=0200000001000600ffffffff02000400d2040000',
+    change: async (copy) => {
+      const acl = Buffer.from('0200000001000600ffffffff02000600d204000004000400ffffffff10000400ffffffff20000400ffffffff', 'hex')
+      setXattr(path.join(copy, 'docs/notes-1.txt'), 'system.posix_acl_access', acl)
     },
   },
   {

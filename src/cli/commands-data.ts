@@ -87,6 +87,7 @@ function nodeJson(path: string, n: TreeNode): Record<string, unknown> {
     path, type: n.type, mode: '0' + n.mode.toString(8), uid: n.uid, gid: n.gid, size: n.size,
     mtime: new Date(Number(n.mtimeNs / 1_000_000n)).toISOString(), ...(n.linkTarget !== undefined ? { target: n.linkTarget } : {}),
     ...(n.content !== undefined ? { chunks: n.content.length } : {}),
+    ...(n.xattrs !== undefined ? { xattrs: n.xattrs.map((x) => x.name) } : {}),
   }
 }
 

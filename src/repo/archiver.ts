@@ -21,7 +21,8 @@ import { SubtreePrefetch } from './subtree-prefetch.js'
 import type { SealPool } from './seal-pool.js'
 import { UploadQueue } from './upload-queue.js'
 import { emptyStats, encodeSnapshot, planId, type BackupStats, type BackupWarning, type Snapshot, type SnapshotBody } from './snapshot.js'
-import { encodeTree, type ChunkRef, type TreeNode } from './tree.js'
+import { encodeTree, type ChunkRef, type TreeNode, type Xattr } from './tree.js'
+import { readXattrs } from './xattrs.js'
 
 export interface BackupOptions {
   plan: string
@@ -85,7 +86,7 @@ class Archiver {
   private readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES)
   private arenaUsed = 0
   private window: Buffer | undefined
-  private readonly hardLinks = new Map<string, { content: ChunkRef[]; size: number }>()
+  private readonly hardLinks = new Map<string, { content: ChunkRef[]; size: number; xattrs: Xattr[] | undefined }>()
   private lastProgressAt = 0
   private estimatedBytes: number | undefined
   private readonly store
@@ -221,7 +222,7 @@ class Archiver {
         const prevChild = prev?.type === 'dir' ? await prevSubtrees.load(prev.name) : undefined
         const child = await this.archiveDir(path, sub, prevChild, prev?.subtree)
         childDone.push(child.done)
-        nodes.push(nodeFromStat(name, 'dir', st, { subtree: child.id }))
+        nodes.push(nodeFromStat(name, 'dir', st, { subtree: child.id, xattrs: this.xattrsOf(path) }))
         this.stats.dirs++
       } else if (sub !== true) {
         this.warn(path, 'selected path component is not a directory')
@@ -236,7 +237,7 @@ class Archiver {
         this.progress(path)
       } else if (st.isSymbolicLink()) {
         try {
-          nodes.push(nodeFromStat(name, 'symlink', st, { linkTarget: readlinkSync(path) }))
+          nodes.push(nodeFromStat(name, 'symlink', st, { linkTarget: readlinkSync(path), xattrs: this.xattrsOf(path) }))
           this.stats.symlinks++
         } catch (err) {
           this.warn(path, `cannot read symlink: ${(err as Error).message}`)
@@ -276,6 +277,10 @@ class Archiver {
     return { id, done: this.uploads.track(hex, settled.then(() => this.store.put(id, envelope))) }
   }
 
+  private xattrsOf(path: string): Xattr[] | undefined {
+    return readXattrs(path, (reason) => this.warn(path, reason))
+  }
+
   private async archiveFile(path: string, name: string, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
     const size = Number(st.size)
     const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined
@@ -283,14 +288,16 @@ class Archiver {
       const seen = this.hardLinks.get(linkKey)
       if (seen !== undefined) {
         this.stats.filesUnchanged++
-        return nodeFromStat(name, 'file', st, { content: seen.content, size: seen.size })
+        return nodeFromStat(name, 'file', st, { content: seen.content, size: seen.size, xattrs: seen.xattrs })
       }
     }
     if (prev !== undefined && prev.type === 'file' && prev.size === size && prev.mtimeNs === st.mtimeNs && prev.ctimeNs === st.ctimeNs && prev.ino === st.ino) {
       this.stats.filesUnchanged++
       for (const c of prev.content ?? []) this.uploads.markKnown(toHex(c.id))
-      if (linkKey !== undefined) this.hardLinks.set(linkKey, { content: prev.content ?? [], size })
-      return nodeFromStat(name, 'file', st, { content: prev.content ?? [] })
+      // a change of attributes changes ctime, so an unchanged file keeps them (unless its tree predates them)
+      const xattrs = prev.isXattrsUnknown === true ? this.xattrsOf(path) : prev.xattrs
+      if (linkKey !== undefined) this.hardLinks.set(linkKey, { content: prev.content ?? [], size, xattrs })
+      return nodeFromStat(name, 'file', st, { content: prev.content ?? [], xattrs })
     }
     let fd: number
     try {
@@ -318,8 +325,9 @@ class Archiver {
     }
     if (prev === undefined) this.stats.filesNew++
     else this.stats.filesChanged++
-    if (linkKey !== undefined) this.hardLinks.set(linkKey, { content, size: bytesRead })
-    return nodeFromStat(name, 'file', st, { content, size: bytesRead })
+    const xattrs = this.xattrsOf(path)
+    if (linkKey !== undefined) this.hardLinks.set(linkKey, { content, size: bytesRead, xattrs })
+    return nodeFromStat(name, 'file', st, { content, size: bytesRead, xattrs })
   }
 
   /**
@@ -390,9 +398,9 @@ function nodeFromStat(
   name: string,
   type: TreeNode['type'],
   st: BigIntStats,
-  extra: { content?: ChunkRef[]; subtree?: Uint8Array; linkTarget?: string; size?: number },
+  extra: { content?: ChunkRef[]; subtree?: Uint8Array; linkTarget?: string; size?: number; xattrs?: Xattr[] },
 ): TreeNode {
-  return {
+  const node: TreeNode = {
     name,
     type,
     mode: Number(st.mode & 0o7777n),
@@ -408,6 +416,8 @@ function nodeFromStat(
     subtree: extra.subtree,
     linkTarget: extra.linkTarget,
   }
+  if (extra.xattrs !== undefined) node.xattrs = extra.xattrs
+  return node
 }
 
 /** The absolute paths as a tree of selected components; `true` selects a whole subtree. */

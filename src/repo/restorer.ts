@@ -18,6 +18,7 @@ import type { Snapshot } from './snapshot.js'
 import { resolveSnapshotPath } from './snapshot-path.js'
 import { SubtreePrefetch } from './subtree-prefetch.js'
 import type { ChunkRef, TreeNode } from './tree.js'
+import { writeXattrs } from './xattrs.js'
 
 export interface RestoreOptions {
   target: string
@@ -70,6 +71,8 @@ class Restorer {
   private inflightBytes = 0
   private roomWaiters: (() => void)[] = []
   private drainWaiter: (() => void) | undefined
+  /** Set at the first ENOTSUP: the target file system keeps no extended attributes, reported once. */
+  private isXattrsUnsupported = false
 
   constructor(private readonly repo: Repository, private readonly options: RestoreOptions) {
     this.root = resolve(options.target)
@@ -220,6 +223,8 @@ class Restorer {
       this.result.bytes += node.size
       this.options.onProgress?.({ files: this.result.files, bytes: this.result.bytes })
       if (isRoot) fchownSync(fd, node.uid, node.gid)
+      // after the owner (chown drops security.capability), before the mode (user.* needs write permission)
+      if (node.xattrs !== undefined) this.restoreXattrs(fd, path, node)
       fchmodSync(fd, node.mode)
       futimesSync(fd, toTime(node.mtimeNs), toTime(node.mtimeNs))
     } finally {
@@ -246,15 +251,30 @@ class Restorer {
     }
   }
 
+  private restoreXattrs(target: string | number, path: string, node: TreeNode): void {
+    if (this.isXattrsUnsupported) return
+    const failures = writeXattrs(target, node.xattrs ?? [])
+    if (failures.length === 0) return
+    if (failures.some((f) => f.error.code === 'ENOTSUP')) {
+      this.isXattrsUnsupported = true
+      this.problem(this.result.errors, path, 'extended attributes not restored here nor anywhere after: the target file system does not support them')
+      return
+    }
+    const list = failures.map((f) => `"${f.name}" (${f.error.code ?? f.error.message})`).join(', ')
+    this.problem(this.result.errors, path, `cannot restore extended attributes ${list}`)
+  }
+
   private applyMeta(path: string, node: TreeNode): void {
     const time = toTime(node.mtimeNs)
     try {
       if (node.type === 'symlink') {
         if (isRoot) lchownSync(path, node.uid, node.gid)
+        if (node.xattrs !== undefined) this.restoreXattrs(path, path, node)
         lutimesSync(path, time, time)
         return
       }
       if (isRoot) chownSync(path, node.uid, node.gid)
+      if (node.xattrs !== undefined) this.restoreXattrs(path, path, node)
       chmodSync(path, node.mode)
       utimesSync(path, time, time)
     } catch (err) {

@@ -2,9 +2,11 @@
  * Tree records: one per directory, listing its entries sorted by name (UTF-8 byte order). Chunk and subtree ids
  * live in the envelope's cleartext reference list; the sealed plaintext refers to them by index.
  *
- * plain = version u8 (1) | count u32 | node*
+ * plain = version u8 (2) | count u32 | node*
  * node  = nameLength u16 | name | type u8 | mode u32 | uid u32 | gid u32 | mtimeNs i64 | ctimeNs i64 | size u64
- *         | ino u64 | dev u64 | nlink u32 | payload
+ *         | ino u64 | dev u64 | nlink u32 | xattrs | payload
+ * xattrs = xattrCount u16 | (nameLength u8 | name (UTF-8) | valueLength u32 | value) x xattrCount, sorted by name
+ * Version 1 (read, never written) is the same without the xattrs field.
  * file payload    = chunkCount u32 | (refIndex u32 | length u32) x chunkCount; the lengths sum to size
  * dir payload     = refIndex u32
  * symlink payload = targetLength u16 | target (UTF-8)
@@ -12,14 +14,26 @@
  */
 import { ArcaError } from '../core/errors.js'
 
-export const TREE_VERSION = 1
+export const TREE_VERSION = 2
+/** Version 1 trees (no extended attributes) are still read. */
+const OLDEST_TREE_VERSION = 1
 export const MAX_NAME_BYTES = 1024
 export const MAX_LINK_TARGET_BYTES = 4096
 export const MAX_TREE_ENTRIES = 1 << 20
+/** Linux bounds: names up to 255 bytes (XATTR_NAME_MAX), values up to 64 KiB (XATTR_SIZE_MAX), all names 64 KiB. */
+export const MAX_XATTR_NAME_BYTES = 255
+export const MAX_XATTR_VALUE_BYTES = 65536
+export const MAX_XATTRS = 4096
 
 export type NodeType = 'file' | 'dir' | 'symlink'
 const TYPE_CODES: Record<NodeType, number> = { file: 1, dir: 2, symlink: 3 }
 const TYPE_NAMES: Record<number, NodeType> = { 1: 'file', 2: 'dir', 3: 'symlink' }
+
+/** An extended attribute (POSIX ACLs are the `system.posix_acl_access` and `system.posix_acl_default` ones). */
+export interface Xattr {
+  name: string
+  value: Uint8Array
+}
 
 /** A chunk of a file: its id and plaintext length (so a restore can place chunks without decrypting first). */
 export interface ChunkRef {
@@ -39,6 +53,10 @@ export interface TreeNode {
   ino: bigint
   dev: bigint
   nlink: number
+  /** Extended attributes sorted by the bytes of their names; absent or empty when there are none. */
+  xattrs?: Xattr[]
+  /** Set by the decoder on nodes of a version 1 tree, which did not record extended attributes (never encoded). */
+  isXattrsUnknown?: boolean
   /** file: its chunks in order */
   content?: ChunkRef[]
   /** dir: id of its tree */
@@ -93,10 +111,12 @@ export function encodeTree(nodes: readonly TreeNode[]): { refs: Uint8Array[]; pl
     at = fixed.writeBigUInt64LE(node.ino, at)
     at = fixed.writeBigUInt64LE(node.dev, at)
     at = fixed.writeUInt32LE(node.nlink >>> 0, at)
+    parts.push(fixed.subarray(0, at), encodeXattrs(node))
+    const payloadAt = at
     if (node.type === 'file') {
       const content = node.content ?? []
       at = fixed.writeUInt32LE(content.length, at)
-      parts.push(fixed.subarray(0, at))
+      parts.push(fixed.subarray(payloadAt, at))
       const idx = Buffer.alloc(8 * content.length)
       for (let i = 0; i < content.length; i++) {
         idx.writeUInt32LE(indexOf(content[i].id), 8 * i)
@@ -106,15 +126,66 @@ export function encodeTree(nodes: readonly TreeNode[]): { refs: Uint8Array[]; pl
     } else if (node.type === 'dir') {
       if (node.subtree === undefined) throw new Error(`Directory node "${node.name}" has no subtree`)
       at = fixed.writeUInt32LE(indexOf(node.subtree), at)
-      parts.push(fixed.subarray(0, at))
+      parts.push(fixed.subarray(payloadAt, at))
     } else {
       const target = Buffer.from(node.linkTarget ?? '', 'utf8')
       if (target.length > MAX_LINK_TARGET_BYTES) throw ArcaError.invalidArgument(`Symlink target too long: "${node.name}"`)
       at = fixed.writeUInt16LE(target.length, at)
-      parts.push(fixed.subarray(0, at), target)
+      parts.push(fixed.subarray(payloadAt, at), target)
     }
   }
   return { refs, plain: Buffer.concat(parts) }
+}
+
+const NO_XATTRS = Buffer.alloc(2)
+
+function encodeXattrs(node: TreeNode): Buffer {
+  const xattrs = node.xattrs ?? []
+  if (xattrs.length === 0) return NO_XATTRS
+  if (xattrs.length > MAX_XATTRS) throw ArcaError.invalidArgument(`Too many extended attributes on "${node.name}": ${xattrs.length}, at most ${MAX_XATTRS}`)
+  const parts: Buffer[] = [Buffer.alloc(2)]
+  parts[0].writeUInt16LE(xattrs.length)
+  let previous: Buffer | undefined
+  for (const x of xattrs) {
+    const name = Buffer.from(x.name, 'utf8')
+    if (name.length === 0 || name.length > MAX_XATTR_NAME_BYTES || name.includes(0)) {
+      throw ArcaError.invalidArgument(`Invalid extended attribute name on "${node.name}": ${JSON.stringify(x.name)}`)
+    }
+    if (x.value.length > MAX_XATTR_VALUE_BYTES) {
+      throw ArcaError.invalidArgument(`Extended attribute "${x.name}" of "${node.name}" is ${x.value.length} bytes, at most ${MAX_XATTR_VALUE_BYTES}`)
+    }
+    if (previous !== undefined && Buffer.compare(previous, name) >= 0) throw new Error(`Extended attributes of "${node.name}" must be sorted and unique`)
+    previous = name
+    const head = Buffer.alloc(1 + name.length + 4)
+    head[0] = name.length
+    name.copy(head, 1)
+    head.writeUInt32LE(x.value.length, 1 + name.length)
+    parts.push(head, Buffer.from(x.value.buffer, x.value.byteOffset, x.value.byteLength))
+  }
+  return Buffer.concat(parts)
+}
+
+function decodeXattrs(r: Reader, nodeName: string): Xattr[] | undefined {
+  const count = r.u16('xattr count')
+  if (count > MAX_XATTRS) throw ArcaError.badMessage('tree record', `${count} extended attributes on ${JSON.stringify(nodeName)}`)
+  if (count === 0) return undefined
+  const xattrs: Xattr[] = []
+  let previous: Buffer | undefined
+  for (let i = 0; i < count; i++) {
+    const nameBytes = r.bytes(r.u8('xattr name length'), 'xattr name')
+    const name = nameBytes.toString('utf8')
+    if (nameBytes.length === 0 || nameBytes.includes(0) || !Buffer.from(name, 'utf8').equals(nameBytes)) {
+      throw ArcaError.badMessage('tree record', `invalid extended attribute name on ${JSON.stringify(nodeName)}`)
+    }
+    if (previous !== undefined && Buffer.compare(previous, nameBytes) >= 0) {
+      throw ArcaError.badMessage('tree record', `extended attributes of ${JSON.stringify(nodeName)} not sorted or duplicated at ${JSON.stringify(name)}`)
+    }
+    previous = nameBytes
+    const valueLength = r.u32('xattr value length')
+    if (valueLength > MAX_XATTR_VALUE_BYTES) throw ArcaError.badMessage('tree record', `extended attribute value of ${valueLength} bytes`)
+    xattrs.push({ name, value: Buffer.from(r.bytes(valueLength, 'xattr value')) })
+  }
+  return xattrs
 }
 
 class Reader {
@@ -135,7 +206,7 @@ class Reader {
 export function decodeTree(plain: Uint8Array, refs: readonly Uint8Array[]): TreeNode[] {
   const r = new Reader(Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength))
   const version = r.u8('version')
-  if (version !== TREE_VERSION) throw ArcaError.unsupportedVersion('tree record', version, TREE_VERSION)
+  if (version < OLDEST_TREE_VERSION || version > TREE_VERSION) throw ArcaError.unsupportedVersion('tree record', version, TREE_VERSION)
   const count = r.u32('count')
   if (count > MAX_TREE_ENTRIES) throw ArcaError.badMessage('tree record', `${count} entries exceeds ${MAX_TREE_ENTRIES}`)
   const ref = (what: string): Uint8Array => {
@@ -172,6 +243,10 @@ export function decodeTree(plain: Uint8Array, refs: readonly Uint8Array[]): Tree
     node.ino = r.u64('ino')
     node.dev = r.u64('dev')
     node.nlink = r.u32('nlink')
+    if (version >= 2) {
+      const xattrs = decodeXattrs(r, name)
+      if (xattrs !== undefined) node.xattrs = xattrs
+    } else node.isXattrsUnknown = true
     if (type === 'file') {
       const chunkCount = r.u32('chunk count')
       if (chunkCount > MAX_TREE_ENTRIES * 16) throw ArcaError.badMessage('tree record', `${chunkCount} chunks`)

@@ -4,16 +4,20 @@
  * the entries inside the two roots, not the roots themselves. Names are handled as UTF-8 strings, so a name that
  * is not valid UTF-8 is not supported.
  */
+import { createHash } from 'node:crypto'
 import type { BigIntStats } from 'node:fs'
 import { lstat, open, readdir, readlink, realpath } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
+import { listXattrs } from '../../src/core/native-addon.js'
 
 export interface CompareTreesOptions {
   /** Compare uid and gid. Default true. */
   checkOwner?: boolean
   /** Compare mtimes to the millisecond, for files, directories and symlinks. Default true. */
   checkMtime?: boolean
+  /** Compare extended attributes (POSIX ACLs included), names and values. Default true. */
+  checkXattrs?: boolean
   /** Atimes are never compared: reading a tree to back it up or compare it moves them. */
   checkAtime?: false
 }
@@ -32,7 +36,7 @@ const NS_PER_MS = 1_000_000n
 
 /**
  * Differences between the tree at `expected` and the tree at `actual`: paths, kinds, content, modes (07777), owners,
- * mtimes, symlink targets and hard-link grouping. Directory mtime differences come last.
+ * mtimes, extended attributes, symlink targets and hard-link grouping. Directory mtime differences come last.
  */
 export async function compareTrees(
   expected: string,
@@ -41,6 +45,7 @@ export async function compareTrees(
 ): Promise<string[]> {
   const checkOwner = options.checkOwner ?? true
   const checkMtime = options.checkMtime ?? true
+  const checkXattrs = options.checkXattrs ?? true
   await assertDisjoint(expected, actual)
 
   // Every lstat of both trees is taken before any content is read, so nothing this comparison does can move a
@@ -85,6 +90,11 @@ export async function compareTrees(
         }
       }
     }
+    if (checkXattrs) {
+      const eX = xattrView(path.join(expected, rel))
+      const aX = xattrView(path.join(actual, rel))
+      if (eX !== aX) diffs.push(`Extended attributes differ at ${quote(rel)}: expected ${eX || 'none'}, received ${aX || 'none'}`)
+    }
     if (e.kind === 'symlink' && e.target !== a.target) {
       diffs.push(`Symlink target differs at ${quote(rel)}: expected ${quote(e.target!)}, received ${quote(a.target!)}`)
     }
@@ -100,6 +110,14 @@ export async function compareTrees(
   diffs.push(...hardLinkDiffs(expectedEntries, actualEntries, common))
   diffs.push(...dirMtimeDiffs)
   return diffs
+}
+
+/** The extended attributes of an entry (not following a symlink) as one comparable line, sorted by name. */
+function xattrView(file: string): string {
+  return listXattrs(file)
+    .map(([name, value]) => `${name.toString('utf8')}=${value.length <= 64 ? value.toString('hex') : `${value.subarray(0, 16).toString('hex')}...(${value.length} bytes, sha256 ${createHash('sha256').update(value).digest('hex').slice(0, 16)})`}`)
+    .sort()
+    .join(' ')
 }
 
 /** Bytes actually allocated on disk for the entry at `file` (st_blocks * 512, not following a symlink). */

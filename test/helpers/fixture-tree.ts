@@ -6,6 +6,7 @@
  */
 import { appendFile, chmod, link, lstat, lutimes, mkdir, open, rename, symlink, unlink, utimes, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { setXattr } from '../../src/core/native-addon.js'
 
 export type FixtureEntryKind = 'file' | 'dir' | 'symlink'
 export type SymlinkRole = 'relative' | 'absolute' | 'dangling' | 'toDir'
@@ -39,6 +40,8 @@ export interface TreeManifest {
   mtimes: Record<string, number>
   /** A file with an mtime before 1970, or null if the filesystem refused one. */
   preEpochFile: string | null; subSecondFile: string
+  /** Extended attribute names set per entry (user attributes and POSIX ACLs), those the filesystem accepted. */
+  xattrs: Record<string, string[]>
 }
 
 const MIB = 1024 * 1024
@@ -118,6 +121,38 @@ export async function makeAwkwardTree(
   await b.file(preEpochFile, 'older than the epoch\n')
   await b.file(subSecondFile, 'fractional mtime\n')
 
+  // Extended attributes, among them a POSIX access ACL (named user 1234 may read) and a default ACL on a directory
+  // (the kernel's xattr layout: version 2, then (tag u16, perm u16, id u32) entries sorted by tag, then id).
+  const acl = (...entries: [number, number, number][]): Buffer => {
+    const value = Buffer.alloc(4 + 8 * entries.length)
+    value.writeUInt32LE(2, 0)
+    entries.forEach(([tag, perm, id], i) => {
+      value.writeUInt16LE(tag, 4 + 8 * i)
+      value.writeUInt16LE(perm, 6 + 8 * i)
+      value.writeUInt32LE(id, 8 + 8 * i)
+    })
+    return value
+  }
+  const NO_ID = 0xffffffff
+  const xattrValues: [string, string, Uint8Array][] = [
+    ['docs/readme.txt', 'user.comment', Buffer.from('awkward tree, ü')],
+    ['docs/readme.txt', 'user.empty', Buffer.alloc(0)],
+    ['docs/readme.txt', 'user.binary', randomBytes(rng, 3000)],
+    ['docs', 'user.dir-note', Buffer.from('a directory attribute')],
+    ['hard/pair-1', 'user.linked', Buffer.from('one inode, two names')],
+    ['docs/notes-1.txt', 'system.posix_acl_access', acl([0x01, 6, NO_ID], [0x02, 4, 1234], [0x04, 4, NO_ID], [0x10, 4, NO_ID], [0x20, 4, NO_ID])],
+    ['a/b/c/d', 'system.posix_acl_default', acl([0x01, 7, NO_ID], [0x04, 5, NO_ID], [0x20, 5, NO_ID])],
+  ]
+  const xattrs: Record<string, string[]> = {}
+  for (const [rel, name, value] of xattrValues) {
+    try {
+      setXattr(b.abs(rel), name, value)
+      ;(xattrs[rel] ??= []).push(name)
+    } catch (err) {
+      b.refused.push({ what: `extended attribute ${name} on ${rel}`, reason: (err as Error).message })
+    }
+  }
+
   // Modes, then times, only once every entry exists: creating an entry moves its directory's mtime.
   for (const [rel, mode] of Object.entries(b.modes)) await chmod(b.abs(rel), mode)
   const mtimes: Record<string, number> = {}
@@ -144,7 +179,7 @@ export async function makeAwkwardTree(
     symlinkTargets, symlinkByRole, emptyDir: 'a/b/c/d/empty', emptyFiles: ['empty.txt', 'a/b/c/empty-deep'], textFiles,
     awkwardNames: acceptedNames, refused: b.refused, largeFile, largeFileBytes, sparseFile, sparseFileBytes,
     sparseDataOffsets, zeroFile, hardLinkGroups, modes: { ...b.modes }, mtimes, preEpochFile: hasPreEpoch ? preEpochFile : null,
-    subSecondFile,
+    subSecondFile, xattrs,
   }
 }
 

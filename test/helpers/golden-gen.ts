@@ -46,6 +46,7 @@ export interface TreeNodeJson {
   content?: Array<{ idHex: string; length: number }>
   subtreeHex?: string
   linkTarget?: string
+  xattrs?: Array<{ name: string; valueHex: string }>
 }
 
 export function nodeFromJson(n: TreeNodeJson): TreeNode {
@@ -56,6 +57,7 @@ export function nodeFromJson(n: TreeNodeJson): TreeNode {
   if (n.content !== undefined) node.content = n.content.map((c) => ({ id: Buffer.from(c.idHex, 'hex'), length: c.length }))
   if (n.subtreeHex !== undefined) node.subtree = Buffer.from(n.subtreeHex, 'hex')
   if (n.linkTarget !== undefined) node.linkTarget = n.linkTarget
+  if (n.xattrs !== undefined) node.xattrs = n.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.valueHex, 'hex') }))
   return node
 }
 
@@ -195,6 +197,8 @@ export async function buildGolden(): Promise<{ fixture: GoldenFixture; pack: Buf
     {
       name: 'docs', type: 'dir', mode: 0o755, uid: 1000, gid: 1000, mtimeNs: '1767225600123456789',
       ctimeNs: '1767225600223456789', size: 4096, ino: '1099511627781', dev: '2049', nlink: 2, subtreeHex: toHex(emptyId),
+      // a default ACL: user::rwx, group::r-x, other::r-x (the kernel's posix_acl_xattr layout, version 2)
+      xattrs: [{ name: 'system.posix_acl_default', valueHex: '02000000' + '01000700ffffffff' + '04000500ffffffff' + '20000500ffffffff' }],
     },
     {
       name: 'link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: '-1000000001', ctimeNs: '0',
@@ -203,6 +207,7 @@ export async function buildGolden(): Promise<{ fixture: GoldenFixture; pack: Buf
     {
       name: 'readme.txt', type: 'file', mode: 0o644, uid: 1000, gid: 100, mtimeNs: '1767225599000000001',
       ctimeNs: '1767225599500000000', size: fileSize, ino: '1234567', dev: '2049', nlink: 1,
+      xattrs: [{ name: 'user.empty', valueHex: '' }, { name: 'user.xdg.origin.url', valueHex: toHex(Buffer.from('https://example.org/readme.txt')) }],
       content: [a, b, a].map((c) => ({ idHex: c.idHex, length: Buffer.byteLength(c.plain) })),
     },
   ]

@@ -1,0 +1,195 @@
+/*
+ * arca_native: the few operating-system calls Node does not offer.
+ *
+ *   listXattrs(path)              -> [name: Buffer, value: Buffer][]   llistxattr + lgetxattr (symlinks not followed)
+ *   setXattr(path | fd, name, v)  -> undefined                         lsetxattr / fsetxattr
+ *   mallocTrim()                  -> boolean                           glibc malloc_trim(0): return free heap pages
+ *
+ * A file system without extended attributes (ENOTSUP) lists none. Other failures throw an Error carrying `code`
+ * (the errno name), `errno`, `syscall` and `path`, as node:fs errors do.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#define PATH_BYTES 4096
+#define NAME_BYTES 256
+
+static const char *errno_name(int e) {
+  switch (e) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EIO: return "EIO";
+    case E2BIG: return "E2BIG";
+    case EBADF: return "EBADF";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case ENOTDIR: return "ENOTDIR";
+    case EINVAL: return "EINVAL";
+    case ENOSPC: return "ENOSPC";
+    case EROFS: return "EROFS";
+    case ERANGE: return "ERANGE";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ELOOP: return "ELOOP";
+    case ENODATA: return "ENODATA";
+    case ENOTSUP: return "ENOTSUP";
+    case EDQUOT: return "EDQUOT";
+    default: return "UNKNOWN";
+  }
+}
+
+/* Throws a node:fs-like error; always returns NULL for the caller to return. */
+static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path) {
+  char message[PATH_BYTES + 160];
+  snprintf(message, sizeof message, "%s: %s, %s '%s'", errno_name(e), strerror(e), syscall, path);
+  napi_value msg, code, err, num, sys, p;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &err);
+  napi_create_int32(env, -e, &num);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &p);
+  napi_set_named_property(env, err, "errno", num);
+  napi_set_named_property(env, err, "syscall", sys);
+  napi_set_named_property(env, err, "path", p);
+  napi_throw(env, err);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *message) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+  return NULL;
+}
+
+/* Copies a JS string argument into buf; false (with a TypeError thrown) when it is not a string or too long. */
+static int get_string(napi_env env, napi_value v, char *buf, size_t cap, const char *what) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok) {
+    char m[96];
+    snprintf(m, sizeof m, "The \"%s\" argument must be a string", what);
+    throw_type(env, m);
+    return 0;
+  }
+  if (len + 1 >= cap || strlen(buf) != len) {
+    char m[96];
+    snprintf(m, sizeof m, "The \"%s\" argument is too long or contains NUL", what);
+    throw_type(env, m);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value list_xattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  char path[PATH_BYTES];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !get_string(env, argv[0], path, sizeof path, "path")) return argc < 1 ? throw_type(env, "path is required") : NULL;
+  napi_create_array(env, &result);
+
+  char *names = NULL;
+  ssize_t size;
+  for (;;) {
+    size = llistxattr(path, NULL, 0);
+    if (size < 0) {
+      if (errno == ENOTSUP) return result;
+      return throw_errno(env, errno, "llistxattr", path);
+    }
+    if (size == 0) return result;
+    char *grown = realloc(names, (size_t)size);
+    if (grown == NULL) { free(names); return throw_errno(env, ENOMEM, "llistxattr", path); }
+    names = grown;
+    ssize_t got = llistxattr(path, names, (size_t)size);
+    if (got >= 0) { size = got; break; }
+    if (errno != ERANGE) { int e = errno; free(names); return throw_errno(env, e, "llistxattr", path); }
+  }
+
+  uint32_t index = 0;
+  for (ssize_t at = 0; at < size;) {
+    const char *name = names + at;
+    size_t nameLen = strnlen(name, (size_t)(size - at));
+    at += (ssize_t)nameLen + 1;
+    if (nameLen == 0) continue;
+    void *value = NULL;
+    ssize_t valueLen;
+    for (;;) {
+      valueLen = lgetxattr(path, name, NULL, 0);
+      if (valueLen < 0) break;
+      void *grown = realloc(value, valueLen > 0 ? (size_t)valueLen : 1);
+      if (grown == NULL) { free(value); free(names); return throw_errno(env, ENOMEM, "lgetxattr", path); }
+      value = grown;
+      ssize_t got = lgetxattr(path, name, value, (size_t)valueLen);
+      if (got >= 0) { valueLen = got; break; }
+      if (errno != ERANGE) { valueLen = -1; break; }
+    }
+    if (valueLen < 0) {
+      int e = errno;
+      free(value);
+      if (e == ENODATA) continue; /* removed between the list and the read */
+      free(names);
+      return throw_errno(env, e, "lgetxattr", path);
+    }
+    napi_value pair, nameBuf, valueBuf;
+    void *data;
+    napi_create_buffer_copy(env, nameLen, name, &data, &nameBuf);
+    napi_create_buffer_copy(env, (size_t)valueLen, valueLen > 0 ? value : "", &data, &valueBuf);
+    free(value);
+    napi_create_array_with_length(env, 2, &pair);
+    napi_set_element(env, pair, 0, nameBuf);
+    napi_set_element(env, pair, 1, valueBuf);
+    napi_set_element(env, result, index++, pair);
+  }
+  free(names);
+  return result;
+}
+
+static napi_value set_xattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  char path[PATH_BYTES], name[NAME_BYTES];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) return throw_type(env, "setXattr(target, name, value) takes three arguments");
+  napi_valuetype targetType;
+  napi_typeof(env, argv[0], &targetType);
+  int fd = -1;
+  if (targetType == napi_number) {
+    napi_get_value_int32(env, argv[0], &fd);
+    if (fd < 0) return throw_type(env, "The \"fd\" argument must be a non-negative integer");
+    snprintf(path, sizeof path, "fd %d", fd);
+  } else if (!get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  if (!get_string(env, argv[1], name, sizeof name, "name")) return NULL;
+  bool isBuffer = false;
+  napi_is_buffer(env, argv[2], &isBuffer);
+  if (!isBuffer) return throw_type(env, "The \"value\" argument must be a Buffer or Uint8Array");
+  void *value = NULL;
+  size_t valueLen = 0;
+  napi_get_buffer_info(env, argv[2], &value, &valueLen);
+  int rc = fd >= 0 ? fsetxattr(fd, name, valueLen > 0 ? value : "", valueLen, 0)
+                   : lsetxattr(path, name, valueLen > 0 ? value : "", valueLen, 0);
+  if (rc != 0) return throw_errno(env, errno, fd >= 0 ? "fsetxattr" : "lsetxattr", path);
+  return NULL;
+}
+
+static napi_value malloc_trim_js(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_get_boolean(env, malloc_trim(0) == 1, &result);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+    { "listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mallocTrim", NULL, malloc_trim_js, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
