@@ -1,9 +1,8 @@
 /*
- * arca_native: the few operating-system calls Node does not offer.
+ * arca_native: the system calls for extended attributes, which Node does not offer.
  *
  *   listXattrs(path)              -> [name: Buffer, value: Buffer][]   llistxattr + lgetxattr (symlinks not followed)
  *   setXattr(path | fd, name, v)  -> undefined                         lsetxattr / fsetxattr
- *   mallocTrim()                  -> boolean                           glibc malloc_trim(0): return free heap pages
  *
  * A file system without extended attributes (ENOTSUP) lists none. Other failures throw an Error carrying `code`
  * (the errno name), `errno`, `syscall` and `path`, as node:fs errors do.
@@ -12,7 +11,6 @@
 #include <node_api.h>
 
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,18 +175,10 @@ static napi_value set_xattr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value malloc_trim_js(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value result;
-  napi_get_boolean(env, malloc_trim(0) == 1, &result);
-  return result;
-}
-
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "mallocTrim", NULL, malloc_trim_js, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

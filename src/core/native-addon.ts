@@ -1,6 +1,6 @@
 /**
  * The native addon (`native/arca_native.c`, built by `node-gyp` at install): extended attributes, which Node's fs
- * lacks, and glibc's `malloc_trim`. Loaded on first use; a missing build is an error that says how to build it.
+ * lacks. Loaded on first use; a missing build is an error that says how to build it.
  */
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +9,6 @@ import { ArcaError } from './errors.js'
 interface NativeAddon {
   listXattrs(path: string): [Buffer, Buffer][]
   setXattr(target: string | number, name: string, value: Uint8Array): void
-  mallocTrim(): boolean
 }
 
 const ADDON_URL = new URL('../../build/Release/arca_native.node', import.meta.url)
@@ -39,9 +38,4 @@ export function listXattrs(path: string): [Buffer, Buffer][] {
 /** Sets one extended attribute on an open file (fd) or on a path (a symlink itself). Throws node:fs-like errors. */
 export function setXattr(target: string | number, name: string, value: Uint8Array): void {
   load().setXattr(target, name, value)
-}
-
-/** Returns the free pages at the top of every malloc arena to the system; true when any memory was released. */
-export function mallocTrim(): boolean {
-  return load().mallocTrim()
 }
