@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path'
 import { ArcaError } from '../core/errors.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
-import { checkMailSettings, type MailSettings } from '../mail/index.js'
+import { checkMailSettings, type MailSettings } from '../mail/mail-settings.js'
 import { checkSchedule, checkTimeZone, parseTimeWindow, type Schedule, type TimeWindow } from '../schedule/index.js'
 
 export const AGENT_CONFIG_FILE = 'agent.json'

@@ -17,9 +17,7 @@ import type { RunSummary } from '../protocol/messages.js'
 import { planId } from '../repo/snapshot.js'
 import { formatSchedule } from '../schedule/index.js'
 import { arcaHome, readDeviceConfig } from '../agent/device-config.js'
-import { connectToNode } from '../agent/node-connector.js'
-import { deviceKeyPair } from '../agent/pairing.js'
-import { RemoteStore } from '../agent/remote-store.js'
+import type { RemoteStore } from '../agent/remote-store.js'
 import type { ClientSession } from '../protocol/client-session.js'
 import { parseArgs, single, type ParsedArgs } from './args.js'
 
@@ -72,10 +70,16 @@ export function storeLabel(args: ParsedArgs, io: Io): string {
   return cfg === undefined ? '(no store)' : `vault "${cfg.node.vault}" on node "${cfg.node.name}"`
 }
 
-/** Connects to the node this device is paired with (ARCA_HOME/device.json). */
+/**
+ * Connects to the node this device is paired with (ARCA_HOME/device.json). The network stack (Noise, the DHT) is
+ * loaded here, on first use, so that commands on an embedded store start without it.
+ */
 export async function openRemoteStore(io: Io, options: { uploadLimitBytesPerSec?: number } = {}): Promise<RemoteStore> {
   const cfg = readDeviceConfig(arcaHome(io.env))
   if (cfg === undefined) repoDir(parseArgs('', [], {}), io)
+  const [{ connectToNode }, { deviceKeyPair }, { RemoteStore }] = await Promise.all([
+    import('../agent/node-connector.js'), import('../agent/pairing.js'), import('../agent/remote-store.js'),
+  ])
   const node = cfg!.node
   const keyPair = deviceKeyPair(cfg!)
   const target = { publicKey: Buffer.from(node.publicKey, 'hex'), addresses: node.addresses, bootstrap: node.bootstrap, transport: node.transport }
@@ -144,17 +148,16 @@ export async function withPool<T>(repo: Repository, fn: (pool: SealPool) => Prom
 
 /** Opens what a plan backs up into (its --repo directory or the paired node), with the vault and a seal pool. */
 export async function withPlanTarget<T>(plan: Plan, args: ParsedArgs, io: Io, fn: (repo: Repository, pool: SealPool, destination: string, node?: NodeLink) => Promise<T>): Promise<T> {
-  const store = plan.repo !== undefined
-    ? await LocalStore.open(plan.repo, { log: (m) => io.err(`arca: ${m}`) })
-    : await openRemoteStore(io, { uploadLimitBytesPerSec: plan.uploadLimitBytesPerSec })
+  const remote = plan.repo === undefined ? await openRemoteStore(io, { uploadLimitBytesPerSec: plan.uploadLimitBytesPerSec }) : undefined
+  const store = remote ?? (await LocalStore.open(plan.repo!, { log: (m) => io.err(`arca: ${m}`) }))
   const destination = plan.repo ?? storeLabel(args, io)
   let hasFailed = false
   try {
     const repo = await Repository.open(store, credentials(args, io))
     let node: NodeLink | undefined
-    if (store instanceof RemoteStore) {
-      await registerPlans(store, repo, io).catch((err: Error) => io.err(`arca: registering the plan schedules with the node failed: ${err.message}`))
-      node = { reportRun: (report) => store.reportRun(runSummary(report, planId(repo.keys, plan.name))) }
+    if (remote !== undefined) {
+      await registerPlans(remote, repo, io).catch((err: Error) => io.err(`arca: registering the plan schedules with the node failed: ${err.message}`))
+      node = { reportRun: (report) => remote.reportRun(runSummary(report, planId(repo.keys, plan.name))) }
     }
     return await withPool(repo, (pool) => fn(repo, pool, destination, node))
   } catch (err) {
