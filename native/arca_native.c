@@ -3,6 +3,7 @@
  *
  *   listXattrs(path)              -> [name: Buffer, value: Buffer][]   llistxattr + lgetxattr (symlinks not followed)
  *   setXattr(path | fd, name, v)  -> undefined                         lsetxattr / fsetxattr
+ *   scanDir(path)                 -> { names, stats, errors, invalid }  readdir + fstatat (symlinks not followed)
  *
  * A file system without extended attributes (ENOTSUP) lists none. Other failures throw an Error carrying `code`
  * (the errno name), `errno`, `syscall` and `path`, as node:fs errors do.
@@ -15,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #define PATH_BYTES 4096
 #define NAME_BYTES 256
@@ -175,10 +179,142 @@ static napi_value set_xattr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+static int is_utf8(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) { i++; continue; }
+    size_t len;
+    unsigned int cp;
+    if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
+    else return 0;
+    if (i + len > n) return 0;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80) return 0;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    i += len;
+  }
+  return 1;
+}
+
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+#define SCAN_FIELDS 9
+
+/*
+ * One directory: its entries but . and .., sorted by the bytes of their names, each lstat-ed relative to the open
+ * directory. names: the UTF-8 names; stats: BigInt64Array of SCAN_FIELDS per name (mode, uid, gid, size, mtimeNs,
+ * ctimeNs, ino, dev, nlink; ino and dev as two's complement of the unsigned values); errors: Int32Array, the errno
+ * of a failed lstat or 0; invalid: Buffers of the names that are not valid UTF-8 (not stat-ed).
+ */
+static napi_value scan_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char path[PATH_BYTES];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_type(env, "path is required");
+  if (!get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  DIR *dir = opendir(path);
+  if (dir == NULL) return throw_errno(env, errno, "opendir", path);
+
+  size_t count = 0, cap = 64;
+  char **names = malloc(cap * sizeof *names);
+  if (names == NULL) { closedir(dir); return throw_errno(env, ENOMEM, "scandir", path); }
+  for (;;) {
+    errno = 0;
+    struct dirent *e = readdir(dir);
+    if (e == NULL) {
+      if (errno != 0) {
+        int err = errno;
+        for (size_t i = 0; i < count; i++) free(names[i]);
+        free(names);
+        closedir(dir);
+        return throw_errno(env, err, "readdir", path);
+      }
+      break;
+    }
+    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+    if (count == cap) {
+      char **grown = realloc(names, 2 * cap * sizeof *names);
+      if (grown != NULL) { names = grown; cap *= 2; }
+    }
+    char *copy = count < cap ? strdup(e->d_name) : NULL;
+    if (copy == NULL) {
+      for (size_t i = 0; i < count; i++) free(names[i]);
+      free(names);
+      closedir(dir);
+      return throw_errno(env, ENOMEM, "readdir", path);
+    }
+    names[count++] = copy;
+  }
+  qsort(names, count, sizeof *names, compare_names);
+
+  napi_value result, nameList, invalidList, statsBuffer, stats, errorsBuffer, errors;
+  void *statsData, *errorsData;
+  napi_create_object(env, &result);
+  napi_create_array(env, &nameList);
+  napi_create_array(env, &invalidList);
+  napi_create_arraybuffer(env, count * SCAN_FIELDS * sizeof(int64_t), &statsData, &statsBuffer);
+  napi_create_arraybuffer(env, count * sizeof(int32_t), &errorsData, &errorsBuffer);
+  int64_t *st64 = statsData;
+  int32_t *errs = errorsData;
+  int fd = dirfd(dir);
+  uint32_t valid = 0, invalid = 0;
+  for (size_t i = 0; i < count; i++) {
+    size_t len = strlen(names[i]);
+    if (!is_utf8((const unsigned char *)names[i], len)) {
+      napi_value buf;
+      void *data;
+      napi_create_buffer_copy(env, len, names[i], &data, &buf);
+      napi_set_element(env, invalidList, invalid++, buf);
+      continue;
+    }
+    napi_value name;
+    napi_create_string_utf8(env, names[i], len, &name);
+    napi_set_element(env, nameList, valid, name);
+    struct stat st;
+    int64_t *f = st64 + (size_t)valid * SCAN_FIELDS;
+    if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      errs[valid] = errno;
+      memset(f, 0, SCAN_FIELDS * sizeof *f);
+    } else {
+      errs[valid] = 0;
+      f[0] = st.st_mode;
+      f[1] = st.st_uid;
+      f[2] = st.st_gid;
+      f[3] = st.st_size;
+      f[4] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+      f[5] = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+      f[6] = (int64_t)st.st_ino;
+      f[7] = (int64_t)st.st_dev;
+      f[8] = (int64_t)st.st_nlink;
+    }
+    valid++;
+  }
+  for (size_t i = 0; i < count; i++) free(names[i]);
+  free(names);
+  closedir(dir);
+  napi_create_typedarray(env, napi_bigint64_array, (size_t)valid * SCAN_FIELDS, statsBuffer, 0, &stats);
+  napi_create_typedarray(env, napi_int32_array, valid, errorsBuffer, 0, &errors);
+  napi_set_named_property(env, result, "names", nameList);
+  napi_set_named_property(env, result, "stats", stats);
+  napi_set_named_property(env, result, "errors", errors);
+  napi_set_named_property(env, result, "invalid", invalidList);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

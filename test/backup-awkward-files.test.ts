@@ -1,7 +1,8 @@
 /**
  * Files a backup cannot read cleanly, through the real CLI: an unreadable file is reported and skipped while the
  * rest is backed up (and read on the first run that can open it); a file that grows while being read is reported,
- * the snapshot holds what was read, and the next incremental reads it again.
+ * the snapshot holds what was read, and the next incremental reads it again; a name that is not valid UTF-8 is
+ * reported and skipped.
  *
  * Root ignores mode 000, so as root the backup runs under setpriv without CAP_DAC_OVERRIDE and
  * CAP_DAC_READ_SEARCH: still uid 0 (the store and node_modules stay reachable), but bound by the mode bits.
@@ -182,4 +183,20 @@ t.test('a file growing while being read is reported, and the next incremental re
   const restoredSecond = join(dir, 'restored-2')
   await ok(['restore', '--repo', repo, `${secondReport.snapshot}:${growing}`, '--target', restoredSecond])
   t.ok(readFileSync(join(restoredSecond, 'growing.log')).equals(final), 'the second snapshot restores the file as it is on disk')
+})
+
+t.test('a name that is not valid UTF-8 is reported and skipped, the rest of its directory is backed up', async (t) => {
+  const { data, repo } = workspace(t)
+  const badName = Buffer.concat([Buffer.from(data + '/latin1-'), Buffer.from([0xe9]), Buffer.from('t\u00e9.txt')])
+  writeFileSync(badName, 'bytes of a file with a Latin-1 name\n')
+  writeFileSync(join(data, 'fine.txt'), 'fine\n')
+  await ok(['init', '--repo', repo])
+  const r = await runCli(['backup', '--repo', repo, '--plan', 'home', '--json', data], { env: ENV })
+  t.equal(r.code, 0, r.stderr)
+  const report = JSON.parse(r.stdout)
+  t.same(report.warnings, [{ path: `${data}/latin1-\ufffdt\u00e9.txt`, reason: 'name is not valid UTF-8: not backed up' }], 'the name is shown with U+FFFD')
+  t.match(report.stats, { filesNew: 1, filesSkipped: 1 })
+  t.same(await listedPaths(repo, report.snapshot, data), [join(data, 'fine.txt')])
+  const again = JSON.parse((await runCli(['backup', '--repo', repo, '--plan', 'home', '--json', data], { env: ENV })).stdout)
+  t.match(again.stats, { filesUnchanged: 1, filesSkipped: 1, bytesRead: 0 }, 'reported again on the next run, nothing read')
 })

@@ -41,6 +41,7 @@ t.test('attributes are backed up, restored, and a change of attributes alone mak
 
   const ctimeBefore = statSync(join(data, 'a.txt')).ctimeMs
   setXattr(join(data, 'a.txt'), 'user.color', Buffer.from('red'))
+  setXattr(join(data, 'sub'), 'user.dir', Buffer.from('changed on the directory only'))
   t.ok(statSync(join(data, 'a.txt')).ctimeMs >= ctimeBefore, 'setting an attribute moves ctime only')
   const second = JSON.parse(await ok(['backup', '--repo', repo, '--plan', 'p', '--json', data]))
   t.equal(second.mode, 'incremental')
@@ -51,12 +52,13 @@ t.test('attributes are backed up, restored, and a change of attributes alone mak
   await ok(['restore', '--repo', repo, 'latest', '--target', latest])
   t.strictSame(await compareTrees(data, join(latest, data)), [], 'restored tree equals the original, attributes included')
   t.strictSame(xattrsOf(join(latest, data, 'a.txt')), { 'user.Z-last': 'sorted by bytes: Z before c', 'user.color': 'red' })
-  t.strictSame(xattrsOf(join(latest, data, 'sub')), { 'user.dir': 'on a directory' })
+  t.strictSame(xattrsOf(join(latest, data, 'sub')), { 'user.dir': 'changed on the directory only' }, 'a directory whose attribute alone changed')
 
   const list = JSON.parse(await ok(['snapshots', '--repo', repo, '--json']))
   const first = join(dir, 'first')
   await ok(['restore', '--repo', repo, list[list.length - 1].id, '--target', first])
   t.equal(xattrsOf(join(first, data, 'a.txt'))['user.color'], 'blue', 'the first snapshot keeps the old value')
+  t.equal(xattrsOf(join(first, data, 'sub'))['user.dir'], 'on a directory')
 })
 
 t.test('a target file system without extended attributes: one error, data restored', async (t) => {

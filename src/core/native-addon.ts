@@ -9,6 +9,23 @@ import { ArcaError } from './errors.js'
 interface NativeAddon {
   listXattrs(path: string): [Buffer, Buffer][]
   setXattr(target: string | number, name: string, value: Uint8Array): void
+  scanDir(path: string): DirScan
+}
+
+/** Fields per entry in `DirScan.stats`, in this order. */
+export const SCAN_FIELDS = 9
+export const ScanField = { MODE: 0, UID: 1, GID: 2, SIZE: 3, MTIME_NS: 4, CTIME_NS: 5, INO: 6, DEV: 7, NLINK: 8 } as const
+
+/** One directory read by `scanDir`. */
+export interface DirScan {
+  /** Entry names, sorted by their UTF-8 bytes, without `.` and `..`; only names that are valid UTF-8. */
+  names: string[]
+  /** SCAN_FIELDS values per name; ino and dev hold the two's complement of unsigned values. */
+  stats: BigInt64Array
+  /** Per name: 0, or the errno of its failed lstat (for example ENOENT when it vanished since the listing). */
+  errors: Int32Array
+  /** The names that are not valid UTF-8, raw; they are not stat-ed. */
+  invalid: Buffer[]
 }
 
 const ADDON_URL = new URL('../../build/Release/arca_native.node', import.meta.url)
@@ -33,6 +50,14 @@ function load(): NativeAddon {
  */
 export function listXattrs(path: string): [Buffer, Buffer][] {
   return load().listXattrs(path)
+}
+
+/**
+ * Lists a directory and lstats every entry in one call: what `readdirSync` plus one `lstatSync` per entry do, for
+ * about a third of the time. Throws node:fs-like errors when the directory cannot be opened or read.
+ */
+export function scanDir(path: string): DirScan {
+  return load().scanDir(path)
 }
 
 /** Sets one extended attribute on an open file (fd) or on a path (a symlink itself). Throws node:fs-like errors. */
