@@ -4,6 +4,7 @@
  *   listXattrs(path)              -> [name: Buffer, value: Buffer][]   llistxattr + lgetxattr (symlinks not followed)
  *   setXattr(path | fd, name, v)  -> undefined                         lsetxattr / fsetxattr
  *   scanDir(path)                 -> { names, stats, errors, invalid }  readdir + fstatat (symlinks not followed)
+ *   scanDirAsync(path)            -> Promise of the same                on a libuv thread
  *
  * A file system without extended attributes (ENOTSUP) lists none. Other failures throw an Error carrying `code`
  * (the errno name), `errno`, `syscall` and `path`, as node:fs errors do.
@@ -47,8 +48,8 @@ static const char *errno_name(int e) {
   }
 }
 
-/* Throws a node:fs-like error; always returns NULL for the caller to return. */
-static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path) {
+/* A node:fs-like error: message "CODE: text, syscall 'path'", with code, errno, syscall and path. */
+static napi_value errno_error(napi_env env, int e, const char *syscall, const char *path) {
   char message[PATH_BYTES + 160];
   snprintf(message, sizeof message, "%s: %s, %s '%s'", errno_name(e), strerror(e), syscall, path);
   napi_value msg, code, err, num, sys, p;
@@ -61,7 +62,12 @@ static napi_value throw_errno(napi_env env, int e, const char *syscall, const ch
   napi_set_named_property(env, err, "errno", num);
   napi_set_named_property(env, err, "syscall", sys);
   napi_set_named_property(env, err, "path", p);
-  napi_throw(env, err);
+  return err;
+}
+
+/* Throws a node:fs-like error; always returns NULL for the caller to return. */
+static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path) {
+  napi_throw(env, errno_error(env, e, syscall, path));
   return NULL;
 }
 
@@ -208,99 +214,109 @@ static int compare_names(const void *a, const void *b) {
 
 #define SCAN_FIELDS 9
 
-/*
- * One directory: its entries but . and .., sorted by the bytes of their names, each lstat-ed relative to the open
- * directory. names: the UTF-8 names; stats: BigInt64Array of SCAN_FIELDS per name (mode, uid, gid, size, mtimeNs,
- * ctimeNs, ino, dev, nlink; ino and dev as two's complement of the unsigned values); errors: Int32Array, the errno
- * of a failed lstat or 0; invalid: Buffers of the names that are not valid UTF-8 (not stat-ed).
- */
-static napi_value scan_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+/* One directory scan: filled by scan_run (any thread, no napi calls), turned into JS values by scan_result. */
+typedef struct {
   char path[PATH_BYTES];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) return throw_type(env, "path is required");
-  if (!get_string(env, argv[0], path, sizeof path, "path")) return NULL;
-  DIR *dir = opendir(path);
-  if (dir == NULL) return throw_errno(env, errno, "opendir", path);
+  char **names;
+  size_t count;
+  int64_t *stats;
+  int32_t *errs;
+  int err;
+  const char *syscall;
+  napi_deferred deferred;
+  napi_async_work work;
+} scan_job;
 
-  size_t count = 0, cap = 64;
-  char **names = malloc(cap * sizeof *names);
-  if (names == NULL) { closedir(dir); return throw_errno(env, ENOMEM, "scandir", path); }
+static void scan_free(scan_job *job) {
+  for (size_t i = 0; i < job->count; i++) free(job->names[i]);
+  free(job->names);
+  free(job->stats);
+  free(job->errs);
+  free(job);
+}
+
+/* Lists job->path, sorts the names by their bytes, lstats each relative to the open directory. */
+static void scan_run(scan_job *job) {
+  DIR *dir = opendir(job->path);
+  if (dir == NULL) { job->err = errno; job->syscall = "opendir"; return; }
+  size_t cap = 64;
+  job->names = malloc(cap * sizeof *job->names);
+  if (job->names == NULL) { job->err = ENOMEM; job->syscall = "readdir"; closedir(dir); return; }
   for (;;) {
     errno = 0;
     struct dirent *e = readdir(dir);
     if (e == NULL) {
-      if (errno != 0) {
-        int err = errno;
-        for (size_t i = 0; i < count; i++) free(names[i]);
-        free(names);
-        closedir(dir);
-        return throw_errno(env, err, "readdir", path);
-      }
+      if (errno != 0) { job->err = errno; job->syscall = "readdir"; }
       break;
     }
     if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
-    if (count == cap) {
-      char **grown = realloc(names, 2 * cap * sizeof *names);
-      if (grown != NULL) { names = grown; cap *= 2; }
+    if (job->count == cap) {
+      char **grown = realloc(job->names, 2 * cap * sizeof *job->names);
+      if (grown != NULL) { job->names = grown; cap *= 2; }
     }
-    char *copy = count < cap ? strdup(e->d_name) : NULL;
-    if (copy == NULL) {
-      for (size_t i = 0; i < count; i++) free(names[i]);
-      free(names);
-      closedir(dir);
-      return throw_errno(env, ENOMEM, "readdir", path);
-    }
-    names[count++] = copy;
+    char *copy = job->count < cap ? strdup(e->d_name) : NULL;
+    if (copy == NULL) { job->err = ENOMEM; job->syscall = "readdir"; break; }
+    job->names[job->count++] = copy;
   }
-  qsort(names, count, sizeof *names, compare_names);
+  if (job->err == 0) {
+    qsort(job->names, job->count, sizeof *job->names, compare_names);
+    job->stats = calloc(job->count * SCAN_FIELDS + 1, sizeof *job->stats);
+    job->errs = calloc(job->count + 1, sizeof *job->errs);
+    if (job->stats == NULL || job->errs == NULL) { job->err = ENOMEM; job->syscall = "scandir"; }
+  }
+  int fd = dirfd(dir);
+  for (size_t i = 0; job->err == 0 && i < job->count; i++) {
+    struct stat st;
+    int64_t *f = job->stats + i * SCAN_FIELDS;
+    if (fstatat(fd, job->names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      job->errs[i] = errno;
+      continue;
+    }
+    f[0] = st.st_mode;
+    f[1] = st.st_uid;
+    f[2] = st.st_gid;
+    f[3] = st.st_size;
+    f[4] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    f[5] = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    f[6] = (int64_t)st.st_ino;
+    f[7] = (int64_t)st.st_dev;
+    f[8] = (int64_t)st.st_nlink;
+  }
+  closedir(dir);
+}
 
+/*
+ * The scan as { names, stats, errors, invalid } (see native-addon.ts), or a node:fs-like error when the
+ * directory could not be opened or read.
+ */
+static napi_value scan_result(napi_env env, scan_job *job, bool *isError) {
+  *isError = job->err != 0;
+  if (*isError) return errno_error(env, job->err, job->syscall, job->path);
   napi_value result, nameList, invalidList, statsBuffer, stats, errorsBuffer, errors;
   void *statsData, *errorsData;
   napi_create_object(env, &result);
   napi_create_array(env, &nameList);
   napi_create_array(env, &invalidList);
-  napi_create_arraybuffer(env, count * SCAN_FIELDS * sizeof(int64_t), &statsData, &statsBuffer);
-  napi_create_arraybuffer(env, count * sizeof(int32_t), &errorsData, &errorsBuffer);
+  napi_create_arraybuffer(env, job->count * SCAN_FIELDS * sizeof(int64_t), &statsData, &statsBuffer);
+  napi_create_arraybuffer(env, job->count * sizeof(int32_t), &errorsData, &errorsBuffer);
   int64_t *st64 = statsData;
   int32_t *errs = errorsData;
-  int fd = dirfd(dir);
   uint32_t valid = 0, invalid = 0;
-  for (size_t i = 0; i < count; i++) {
-    size_t len = strlen(names[i]);
-    if (!is_utf8((const unsigned char *)names[i], len)) {
-      napi_value buf;
+  for (size_t i = 0; i < job->count; i++) {
+    size_t len = strlen(job->names[i]);
+    napi_value value;
+    if (!is_utf8((const unsigned char *)job->names[i], len)) {
       void *data;
-      napi_create_buffer_copy(env, len, names[i], &data, &buf);
-      napi_set_element(env, invalidList, invalid++, buf);
+      napi_create_buffer_copy(env, len, job->names[i], &data, &value);
+      napi_set_element(env, invalidList, invalid++, value);
       continue;
     }
-    napi_value name;
-    napi_create_string_utf8(env, names[i], len, &name);
-    napi_set_element(env, nameList, valid, name);
-    struct stat st;
-    int64_t *f = st64 + (size_t)valid * SCAN_FIELDS;
-    if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      errs[valid] = errno;
-      memset(f, 0, SCAN_FIELDS * sizeof *f);
-    } else {
-      errs[valid] = 0;
-      f[0] = st.st_mode;
-      f[1] = st.st_uid;
-      f[2] = st.st_gid;
-      f[3] = st.st_size;
-      f[4] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-      f[5] = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
-      f[6] = (int64_t)st.st_ino;
-      f[7] = (int64_t)st.st_dev;
-      f[8] = (int64_t)st.st_nlink;
-    }
+    napi_create_string_utf8(env, job->names[i], len, &value);
+    napi_set_element(env, nameList, valid, value);
+    memcpy(st64 + (size_t)valid * SCAN_FIELDS, job->stats + i * SCAN_FIELDS, SCAN_FIELDS * sizeof *st64);
+    errs[valid] = job->errs[i];
     valid++;
   }
-  for (size_t i = 0; i < count; i++) free(names[i]);
-  free(names);
-  closedir(dir);
   napi_create_typedarray(env, napi_bigint64_array, (size_t)valid * SCAN_FIELDS, statsBuffer, 0, &stats);
   napi_create_typedarray(env, napi_int32_array, valid, errorsBuffer, 0, &errors);
   napi_set_named_property(env, result, "names", nameList);
@@ -310,11 +326,63 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* A new job for the path argument, or NULL with a TypeError thrown. */
+static scan_job *scan_job_from(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) { throw_type(env, "path is required"); return NULL; }
+  scan_job *job = calloc(1, sizeof *job);
+  if (job == NULL) { throw_errno(env, ENOMEM, "scandir", ""); return NULL; }
+  if (!get_string(env, argv[0], job->path, sizeof job->path, "path")) { free(job); return NULL; }
+  return job;
+}
+
+static napi_value scan_dir(napi_env env, napi_callback_info info) {
+  scan_job *job = scan_job_from(env, info);
+  if (job == NULL) return NULL;
+  scan_run(job);
+  bool isError;
+  napi_value result = scan_result(env, job, &isError);
+  scan_free(job);
+  if (isError) { napi_throw(env, result); return NULL; }
+  return result;
+}
+
+static void scan_execute(napi_env env, void *data) {
+  (void)env;
+  scan_run(data);
+}
+
+static void scan_complete(napi_env env, napi_status status, void *data) {
+  scan_job *job = data;
+  if (status != napi_ok && job->err == 0) { job->err = EINTR; job->syscall = "scandir"; }
+  bool isError;
+  napi_value result = scan_result(env, job, &isError);
+  if (isError) napi_reject_deferred(env, job->deferred, result);
+  else napi_resolve_deferred(env, job->deferred, result);
+  napi_delete_async_work(env, job->work);
+  scan_free(job);
+}
+
+/* scanDir on a libuv thread: a promise of the same result. */
+static napi_value scan_dir_async(napi_env env, napi_callback_info info) {
+  scan_job *job = scan_job_from(env, info);
+  if (job == NULL) return NULL;
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "arca:scanDir", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, scan_execute, scan_complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_enumerable, NULL },
     { "scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "scanDirAsync", NULL, scan_dir_async, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

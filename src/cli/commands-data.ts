@@ -3,7 +3,7 @@
  */
 import { ArcaError } from '../core/errors.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
-import { backup } from '../repo/archiver.js'
+import { backup, startScanning } from '../repo/archiver.js'
 import { check } from '../repo/checker.js'
 import { restore } from '../repo/restorer.js'
 import { resolveSnapshot, type Snapshot } from '../repo/snapshot.js'
@@ -26,31 +26,38 @@ export async function backupCommand(argv: string[], io: Io, signal?: AbortSignal
   const mode = (single(args, 'mode') ?? 'incremental') as BackupMode
   if (!MODES.includes(mode)) throw ArcaError.invalidArgument(`Invalid --mode "${mode}": expected full, incremental or differential`)
   if (args.positionals.length === 0) throw ArcaError.invalidArgument('arca backup needs at least one PATH')
-  return withRepository(args, io, (repo) =>
-    withPool(repo, async (pool) => {
-      const progress = new ProgressLine(io.clock)
-      const result = await backup(repo, {
-        plan, mode, paths: args.positionals, excludes: all(args, 'exclude'), includes: all(args, 'include'),
-        deviceName: single(args, 'device') ?? defaultDeviceName(args, io), clock: io.clock, pool, signal, skipPaths: storeDirs(args, io),
-        onProgress: (p) => progress.update('backup', p.files, p.logicalBytes, p.estimatedBytes),
-        onWarning: (w) => {
-          progress.done()
-          io.err(`warning: ${JSON.stringify(w.path)}: ${w.reason}`)
-        },
-      }).finally(() => progress.done())
-      const s = result.stats
-      if (args.flags.has('json')) {
-        io.out(JSON.stringify({ snapshot: result.snapshot.idHex, mode: result.mode, stats: s, warnings: result.warnings, warningCount: result.snapshot.body.warningCount }))
-      } else {
-        const seconds = (result.snapshot.body.finishedAt - result.snapshot.body.startedAt) / 1000
-        io.out(`snapshot ${result.snapshot.idHex.slice(0, 8)} saved (${result.mode}) in ${seconds.toFixed(1)}s`)
-        io.out(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnchanged} unchanged, ${s.filesDeleted} removed, ${s.filesSkipped} skipped`)
-        io.out(`data: ${formatBytes(s.bytesRead)} read, ${formatBytes(s.bytesNew)} new, ${formatBytes(s.bytesStored)} stored`)
-        if (result.snapshot.body.warningCount > 0) io.out(`${result.snapshot.body.warningCount} warnings (see above)`)
-      }
-      return 0
-    }),
-  )
+  const rules = { excludes: all(args, 'exclude'), includes: all(args, 'include'), skipPaths: storeDirs(args, io) }
+  // the directories are scanned while the vault is unlocked (scrypt runs on one core for about 0.4 s)
+  const scanner = startScanning(args.positionals, rules)
+  try {
+    return await withRepository(args, io, (repo) =>
+      withPool(repo, async (pool) => {
+        const progress = new ProgressLine(io.clock)
+        const result = await backup(repo, {
+          plan, mode, paths: args.positionals, ...rules, scanner,
+          deviceName: single(args, 'device') ?? defaultDeviceName(args, io), clock: io.clock, pool, signal,
+          onProgress: (p) => progress.update('backup', p.files, p.logicalBytes, p.estimatedBytes),
+          onWarning: (w) => {
+            progress.done()
+            io.err(`warning: ${JSON.stringify(w.path)}: ${w.reason}`)
+          },
+        }).finally(() => progress.done())
+        const s = result.stats
+        if (args.flags.has('json')) {
+          io.out(JSON.stringify({ snapshot: result.snapshot.idHex, mode: result.mode, stats: s, warnings: result.warnings, warningCount: result.snapshot.body.warningCount }))
+        } else {
+          const seconds = (result.snapshot.body.finishedAt - result.snapshot.body.startedAt) / 1000
+          io.out(`snapshot ${result.snapshot.idHex.slice(0, 8)} saved (${result.mode}) in ${seconds.toFixed(1)}s`)
+          io.out(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnchanged} unchanged, ${s.filesDeleted} removed, ${s.filesSkipped} skipped`)
+          io.out(`data: ${formatBytes(s.bytesRead)} read, ${formatBytes(s.bytesNew)} new, ${formatBytes(s.bytesStored)} stored`)
+          if (result.snapshot.body.warningCount > 0) io.out(`${result.snapshot.body.warningCount} warnings (see above)`)
+        }
+        return 0
+      }),
+    )
+  } finally {
+    scanner.stop()
+  }
 }
 
 export async function snapshotsCommand(argv: string[], io: Io): Promise<number> {

@@ -10,6 +10,7 @@ interface NativeAddon {
   listXattrs(path: string): [Buffer, Buffer][]
   setXattr(target: string | number, name: string, value: Uint8Array): void
   scanDir(path: string): DirScan
+  scanDirAsync(path: string): Promise<DirScan>
 }
 
 /** Fields per entry in `DirScan.stats`, in this order. */
@@ -58,6 +59,11 @@ export function listXattrs(path: string): [Buffer, Buffer][] {
  */
 export function scanDir(path: string): DirScan {
   return load().scanDir(path)
+}
+
+/** `scanDir` on a libuv thread; the promise rejects with the same errors. */
+export function scanDirAsync(path: string): Promise<DirScan> {
+  return load().scanDirAsync(path)
 }
 
 /** Sets one extended attribute on an open file (fd) or on a path (a symlink itself). Throws node:fs-like errors. */

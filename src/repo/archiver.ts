@@ -10,13 +10,14 @@ import { hostname, userInfo } from 'node:os'
 import { resolve as resolvePath, sep } from 'node:path'
 import { getSystemErrorName } from 'node:util'
 import type { Clock } from '../core/clock.js'
-import { scanDir, ScanField, SCAN_FIELDS, type DirScan } from '../core/native-addon.js'
+import { ScanField, SCAN_FIELDS, type DirScan } from '../core/native-addon.js'
 import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import type { Chunker } from '../dedup/chunker.js'
 import { envelopeHeader, ObjectKind } from '../protocol/object-envelope.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
 import { chunkId, sealObject, treeId } from './objects.js'
+import { DirScanner, type DescendRule } from './dir-scanner.js'
 import { createPathFilter, type PathFilter } from './path-filter.js'
 import type { Repository } from './repository.js'
 import { SubtreePrefetch } from './subtree-prefetch.js'
@@ -40,6 +41,8 @@ export interface BackupOptions {
   onProgress?: (p: BackupProgress) => void
   onWarning?: (w: BackupWarning) => void
   signal?: AbortSignal
+  /** Scans started before the backup (see `startScanning`); a new scanner otherwise. */
+  scanner?: DirScanner
 }
 
 export interface BackupProgress {
@@ -78,6 +81,31 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   return new Archiver(repo, options).run()
 }
 
+/**
+ * Starts scanning what a backup of `paths` will walk, before the vault is open (unlocking it takes a while): pass
+ * the result as `scanner` to `backup` with the same paths and rules.
+ */
+export function startScanning(paths: readonly string[], options: Pick<BackupOptions, 'excludes' | 'includes' | 'skipPaths'>): DirScanner {
+  const scanner = new DirScanner()
+  const roots = paths.map((p) => resolvePath(p)).filter((p) => {
+    try {
+      return lstatSync(p).isDirectory()
+    } catch {
+      return false
+    }
+  })
+  scanner.warm(roots, descendRule(createPathFilter({ excludes: options.excludes, includes: options.includes }), skipSet(options.skipPaths)))
+  return scanner
+}
+
+function skipSet(skipPaths: readonly string[] | undefined): Set<string> {
+  return new Set((skipPaths ?? []).map((p) => resolvePath(p)))
+}
+
+function descendRule(filter: PathFilter, skipPaths: Set<string>): DescendRule {
+  return (path, name) => !filter.isExcluded(path, name) && !skipPaths.has(path)
+}
+
 class Archiver {
   private readonly stats = emptyStats()
   private readonly warnings: BackupWarning[] = []
@@ -93,15 +121,27 @@ class Archiver {
   private lastProgressAt = 0
   private estimatedBytes: number | undefined
   private readonly store
+  private readonly scanner: DirScanner
+  private readonly shouldDescend: DescendRule
 
   constructor(private readonly repo: Repository, private readonly options: BackupOptions) {
     this.filter = createPathFilter({ excludes: options.excludes, includes: options.includes })
-    this.skipPaths = new Set((options.skipPaths ?? []).map((p) => resolvePath(p)))
+    this.skipPaths = skipSet(options.skipPaths)
+    this.shouldDescend = descendRule(this.filter, this.skipPaths)
+    this.scanner = options.scanner ?? new DirScanner()
     this.store = repo.store
     this.uploads = new UploadQueue(repo.store, options.pool, this.stats)
   }
 
   async run(): Promise<BackupResult> {
+    try {
+      return await this.walkAndCommit()
+    } finally {
+      this.scanner.stop()
+    }
+  }
+
+  private async walkAndCommit(): Promise<BackupResult> {
     const { options, repo } = this
     if (options.paths.length === 0) throw ArcaError.invalidArgument('Nothing to back up: give at least one path')
     if (options.plan === '' || Buffer.byteLength(options.plan) > 128) {
@@ -200,8 +240,9 @@ class Archiver {
     let scan: DirScan | undefined
     if (selection === true) {
       try {
-        scan = scanDir(absPath)
+        scan = await this.scanner.take(absPath)
         names = scan.names
+        this.scanner.prefetch(absPath, scan, this.shouldDescend)
       } catch (err) {
         this.warn(absPath, `cannot list directory: ${(err as Error).message}`)
         names = []
@@ -217,7 +258,7 @@ class Archiver {
     for (let i = 0; i < names.length; i++) {
       const name = names[i]
       const path = absPath === '/' ? '/' + name : absPath + sep + name
-      if (this.filter.isExcluded(path, name) || this.skipPaths.has(path)) continue
+      if (!this.shouldDescend(path, name)) continue
       let st: EntryStat
       try {
         st = scan === undefined ? lstatSync(path, { bigint: true }) : scannedStat(scan, i)
