@@ -6,7 +6,7 @@
 import type { Clock } from '../core/clock.js'
 import { isArcaError } from '../core/errors.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
-import { backup, type BackupProgress, type BackupResult } from '../repo/archiver.js'
+import { backup, startScanning, type BackupProgress, type BackupResult } from '../repo/archiver.js'
 import type { Repository } from '../repo/repository.js'
 import type { SealPool } from '../repo/seal-pool.js'
 import { isWithinWindow, windowEnd } from '../schedule/index.js'
@@ -91,14 +91,16 @@ async function runLocked(plan: Plan, trigger: RunTrigger, ctx: RunContext, optio
       error: isCutShort ? cutReason : error, isCutShort,
     })
   }
+  const rules = { excludes: plan.exclude, includes: plan.include, skipPaths: plan.repo !== undefined ? [plan.repo] : [] }
+  // the directories are scanned while the store is reached and the vault unlocked
+  const scanner = startScanning(plan.paths, rules)
   try {
     result = await ctx.withTarget(plan, async (repo, pool, dest, link) => {
       destination = dest
       node = link
       try {
         result = await backup(repo, {
-          plan: plan.name, paths: plan.paths, mode, excludes: plan.exclude, includes: plan.include, deviceName: ctx.deviceName,
-          clock, pool, signal: abort.signal, skipPaths: plan.repo !== undefined ? [plan.repo] : [],
+          plan: plan.name, paths: plan.paths, mode, ...rules, deviceName: ctx.deviceName, clock, pool, signal: abort.signal, scanner,
           onProgress: (p) => ctx.onProgress?.(plan.name, p),
           onWarning: (w) => {
             warningCount++
@@ -121,6 +123,7 @@ async function runLocked(plan: Plan, trigger: RunTrigger, ctx: RunContext, optio
     // to close after a committed snapshot leaves the success report as it is
     if (result === undefined) report = undefined
   } finally {
+    scanner.stop()
     clearTimeout(windowTimer)
     options.signal?.removeEventListener('abort', onExternalAbort)
   }
