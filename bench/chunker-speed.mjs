@@ -1,7 +1,7 @@
 /**
- * Chunker speed, JS engine vs wasm engine, on random data and on zeros, against the compiled dist/.
+ * Chunker speed, JS, wasm and native engines, on random data and on zeros, against the compiled dist/.
  * Build first (`npx tsc -p tsconfig.json`), then: node bench/chunker-speed.mjs [--mib 256] [--dist path/to/dist]
- * Prints GB/s (10^9 bytes per second of input, skipped minBytes included) and checks both engines cut alike.
+ * Prints GB/s (10^9 bytes per second of input, skipped minBytes included) and checks the engines cut alike.
  */
 import { randomFillSync } from 'node:crypto'
 import { pathToFileURL } from 'node:url'
@@ -49,17 +49,18 @@ console.log(`node ${process.version}, ${sizeMiB} MiB per input, best of 3 runs`)
 for (const [paramName, params] of Object.entries(paramSets)) {
   for (const [inputName, data] of Object.entries(inputs)) {
     const results = {}
-    for (const engine of ['js', 'wasm']) {
+    for (const engine of ['js', 'wasm', 'native']) {
       const chunker = createChunker(gear, params, { engine })
       if (chunker.engine !== engine) throw new Error(`Asked for ${engine}, got ${chunker.engine}`)
       results[engine] = measure(chunker, data)
     }
-    const same = results.js.lengths.join() === results.wasm.lengths.join()
-    if (!same) throw new Error(`Engines disagree on ${paramName} / ${inputName}`)
+    for (const engine of ['wasm', 'native']) {
+      if (results.js.lengths.join() !== results[engine].lengths.join()) throw new Error(`${engine} and js disagree on ${paramName} / ${inputName}`)
+    }
     const meanKiB = data.length / results.js.lengths.length / 1024
     console.log(
       `${paramName.padEnd(14)} ${inputName.padEnd(7)} js ${results.js.gbps.toFixed(2)} GB/s  ` +
-        `wasm ${results.wasm.gbps.toFixed(2)} GB/s  ` +
+        `wasm ${results.wasm.gbps.toFixed(2)} GB/s  native ${results.native.gbps.toFixed(2)} GB/s  ` +
         `(${results.js.lengths.length} chunks, mean ${meanKiB.toFixed(0)} KiB)`,
     )
   }

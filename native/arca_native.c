@@ -1,10 +1,13 @@
 /*
- * arca_native: the system calls for extended attributes, which Node does not offer.
+ * arca_native: what Node does not offer or offers slowly: extended attributes, a directory listed and
+ * lstat-ed in one call, keyed BLAKE3 without an object per hash, the chunker's scan without copying the data.
  *
  *   listXattrs(path)              -> [name: Buffer, value: Buffer][]   llistxattr + lgetxattr (symlinks not followed)
  *   setXattr(path | fd, name, v)  -> undefined                         lsetxattr / fsetxattr
  *   scanDir(path)                 -> { names, stats, errors, invalid }  readdir + fstatat (symlinks not followed)
  *   scanDirAsync(path)            -> Promise of the same                on a libuv thread
+ *   blake3KeyedInto(key, data, out)          -> undefined   keyed BLAKE3 of data into the 32 bytes of out
+ *   findCut(gear, data, from, normal, to, maskS, maskL) -> n   the chunker's gear-hash scan (see chunker.ts)
  *
  * A file system without extended attributes (ENOTSUP) lists none. Other failures throw an Error carrying `code`
  * (the errno name), `errno`, `syscall` and `path`, as node:fs errors do.
@@ -20,6 +23,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include "blake3.h"
 
 #define PATH_BYTES 4096
 #define NAME_BYTES 256
@@ -377,12 +381,110 @@ static napi_value scan_dir_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* Reads a Buffer / Uint8Array argument; false (with a TypeError thrown) otherwise. */
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *length, const char *what) {
+  bool isTyped = false;
+  napi_is_typedarray(env, v, &isTyped);
+  if (!isTyped) {
+    char m[96];
+    snprintf(m, sizeof m, "The \"%s\" argument must be a Buffer or Uint8Array", what);
+    throw_type(env, m);
+    return 0;
+  }
+  napi_typedarray_type type;
+  napi_value arrayBuffer;
+  size_t offset;
+  void *raw;
+  napi_get_typedarray_info(env, v, &type, length, &raw, &arrayBuffer, &offset);
+  if (type != napi_uint8_array) {
+    char m[96];
+    snprintf(m, sizeof m, "The \"%s\" argument must be a Buffer or Uint8Array", what);
+    throw_type(env, m);
+    return 0;
+  }
+  *data = raw;
+  return 1;
+}
+
+/* blake3KeyedInto(key (32 bytes), data, out (32 bytes)): the keyed hash, written into out. */
+static napi_value blake3_keyed_into(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) return throw_type(env, "blake3KeyedInto(key, data, out) takes three arguments");
+  uint8_t *key, *data, *out;
+  size_t keyLength, dataLength, outLength;
+  if (!get_bytes(env, argv[0], &key, &keyLength, "key") || !get_bytes(env, argv[1], &data, &dataLength, "data") ||
+      !get_bytes(env, argv[2], &out, &outLength, "out")) return NULL;
+  if (keyLength != BLAKE3_KEY_LEN) return throw_type(env, "The \"key\" argument must be 32 bytes");
+  if (outLength != BLAKE3_OUT_LEN) return throw_type(env, "The \"out\" argument must be 32 bytes");
+  blake3_hasher hasher;
+  blake3_hasher_init_keyed(&hasher, key);
+  blake3_hasher_update(&hasher, data, dataLength);
+  blake3_hasher_finalize(&hasher, out, BLAKE3_OUT_LEN);
+  return NULL;
+}
+
+#define GEAR_WARM_UP 31
+
+/* Gear hash over data[from - 31, from) to warm up, then the index just past the first byte of [from, to) whose
+ * hash has all `mask` bits zero, or -1. */
+static int64_t scan_gear(const uint32_t *gear, const uint8_t *data, size_t from, size_t to, uint32_t mask) {
+  uint32_t h = 0;
+  size_t i = from - GEAR_WARM_UP;
+  for (; i < from; i++) h = (h << 1) + gear[data[i]];
+#define GEAR_STEP(k) h = (h << 1) + gear[data[i + k]]; if ((h & mask) == 0) return (int64_t)(i + k) + 1;
+  for (; i + 8 <= to; i += 8) {
+    GEAR_STEP(0) GEAR_STEP(1) GEAR_STEP(2) GEAR_STEP(3) GEAR_STEP(4) GEAR_STEP(5) GEAR_STEP(6) GEAR_STEP(7)
+  }
+#undef GEAR_STEP
+  for (; i < to; i++) {
+    h = (h << 1) + gear[data[i]];
+    if ((h & mask) == 0) return (int64_t)i + 1;
+  }
+  return -1;
+}
+
+/* findCut(gear (Uint32Array of 256), data, from, normal, to, maskS, maskL): as CutFinder.findCut in chunker.ts. */
+static napi_value find_cut(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 7) return throw_type(env, "findCut(gear, data, from, normal, to, maskS, maskL) takes seven arguments");
+  bool isTyped = false;
+  napi_is_typedarray(env, argv[0], &isTyped);
+  napi_typedarray_type gearType = napi_int8_array;
+  size_t gearLength = 0, offset;
+  void *gearData = NULL;
+  napi_value arrayBuffer;
+  if (isTyped) napi_get_typedarray_info(env, argv[0], &gearType, &gearLength, &gearData, &arrayBuffer, &offset);
+  if (!isTyped || gearType != napi_uint32_array || gearLength != 256) return throw_type(env, "The \"gear\" argument must be a Uint32Array of 256 entries");
+  uint8_t *data;
+  size_t length;
+  if (!get_bytes(env, argv[1], &data, &length, "data")) return NULL;
+  int64_t from, normal, to;
+  uint32_t maskS, maskL;
+  if (napi_get_value_int64(env, argv[2], &from) != napi_ok || napi_get_value_int64(env, argv[3], &normal) != napi_ok ||
+      napi_get_value_int64(env, argv[4], &to) != napi_ok || napi_get_value_uint32(env, argv[5], &maskS) != napi_ok ||
+      napi_get_value_uint32(env, argv[6], &maskL) != napi_ok) return throw_type(env, "findCut: from, normal, to and the masks must be numbers");
+  if (from < GEAR_WARM_UP || from > normal || normal > to || (uint64_t)to > length) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "findCut: requires 31 <= from <= normal <= to <= data.length");
+    return NULL;
+  }
+  int64_t cut = scan_gear(gearData, data, (size_t)from, (size_t)normal, maskS);
+  if (cut < 0 && normal < to) cut = scan_gear(gearData, data, (size_t)normal, (size_t)to, maskL);
+  napi_create_int64(env, cut, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_enumerable, NULL },
     { "scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
     { "scanDirAsync", NULL, scan_dir_async, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "blake3KeyedInto", NULL, blake3_keyed_into, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "findCut", NULL, find_cut, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

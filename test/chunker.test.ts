@@ -75,7 +75,7 @@ function cutEnds(lengths: number[]): number[] {
   return lengths.map((length) => (end += length))
 }
 
-const engines = ['js', 'wasm'] as const
+const engines = ['js', 'wasm', 'native'] as const
 
 t.test('gear table: golden entries, determinism and seed checks', async (t) => {
   t.same([...GEAR.subarray(0, 4)], [0x57e928e5, 0xf47d0398, 0x9f3d5410, 0xec96e331])
@@ -113,13 +113,14 @@ t.test('parameter sets', async (t) => {
   for (const [, params] of PARAM_SETS) t.doesNotThrow(() => validateChunkerParams(params))
 })
 
-t.test('engines: wasm is used by default, js on request', async (t) => {
-  t.equal(createChunker(GEAR, TEST_CHUNKER).engine, 'wasm')
+t.test('engines: native is used by default, wasm and js on request', async (t) => {
+  t.equal(createChunker(GEAR, TEST_CHUNKER).engine, 'native')
+  t.equal(createChunker(GEAR, TEST_CHUNKER, { engine: 'native' }).engine, 'native')
   t.equal(createChunker(GEAR, TEST_CHUNKER, { engine: 'wasm' }).engine, 'wasm')
   t.equal(createChunker(GEAR, TEST_CHUNKER, { engine: 'js' }).engine, 'js')
 })
 
-t.test('wasm and js cut identically on random data, zeros and the reference', async (t) => {
+t.test('native, wasm and js cut identically on random data, zeros and the reference', async (t) => {
   const inputs: Array<[string, Uint8Array]> = [
     ['random', xorshift32Bytes(0x9e3779b9, 10 * MiB + 123)],
     ['zeros', new Uint8Array(8 * MiB + 5)],
@@ -129,8 +130,10 @@ t.test('wasm and js cut identically on random data, zeros and the reference', as
     for (const [inputName, data] of inputs) {
       const js = cutLengths(createChunker(GEAR, params, { engine: 'js' }), data)
       const wasm = cutLengths(createChunker(GEAR, params, { engine: 'wasm' }), data)
+      const native = cutLengths(createChunker(GEAR, params, { engine: 'native' }), data)
       t.ok(js.length >= 2, `${paramName} ${inputName}: ${js.length} chunks`)
       t.same(wasm, js, `${paramName} ${inputName}: wasm == js`)
+      t.same(native, js, `${paramName} ${inputName}: native == js`)
       if (params !== FILE_CHUNKER) t.same(js, referenceCuts(GEAR, params, data), `${paramName} ${inputName}: reference`)
     }
   }

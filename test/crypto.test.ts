@@ -5,6 +5,7 @@
  * key slot uses TEST_KDF.
  */
 import { createCipheriv } from 'node:crypto'
+import { keyedHash as packageKeyedHash } from 'blake3'
 import t from 'tap'
 import { compress as zstdCompress } from 'zstd-napi'
 import { ArcaError, type ErrorCode } from '../src/core/errors.js'
@@ -333,4 +334,17 @@ t.test('chunk ids', async (t) => {
   t.not(toHex(chunkId(keys, changed)), toHex(id), 'one bit of data changed, another id')
   t.not(toHex(chunkId(otherKeys, data)), toHex(id), 'another master key, another id')
   t.not(toHex(treeId(keys, new Uint8Array(0), data)), toHex(id), 'tree ids are another domain')
+})
+
+t.test('keyed BLAKE3 of the addon equals the blake3 package on every size class (chunks, SIMD lanes, tree levels)', async (t) => {
+  const key = pseudoRandom(99, 32)
+  const sizes = [0, 1, 63, 64, 65, 1023, 1024, 1025, 2047, 2048, 4097, 8 * 1024 + 3, 16 * 1024 + 1, 64 * 1024, 1024 * 1024 + 7, 3 * 1024 * 1024 + 11]
+  for (const size of sizes) {
+    const data = pseudoRandom(size + 1, size)
+    t.equal(toHex(keyedBlake3(key, data)), toHex(packageKeyedHash(key, data)), `${size} bytes`)
+  }
+  const id = keyedBlake3(key, new Uint8Array(5))
+  t.equal(id.byteLength, 32)
+  t.equal(id.buffer.byteLength, 32, 'an id owns its memory (it may be transferred to a worker)')
+  t.throws(() => keyedBlake3(new Uint8Array(31), new Uint8Array(1)), /"key" argument must be 32 bytes/)
 })

@@ -11,6 +11,8 @@ interface NativeAddon {
   setXattr(target: string | number, name: string, value: Uint8Array): void
   scanDir(path: string): DirScan
   scanDirAsync(path: string): Promise<DirScan>
+  blake3KeyedInto(key: Uint8Array, data: Uint8Array, out: Uint8Array): void
+  findCut(gear: Uint32Array, data: Uint8Array, from: number, normal: number, to: number, maskS: number, maskL: number): number
 }
 
 /** Fields per entry in `DirScan.stats`, in this order. */
@@ -64,6 +66,19 @@ export function scanDir(path: string): DirScan {
 /** `scanDir` on a libuv thread; the promise rejects with the same errors. */
 export function scanDirAsync(path: string): Promise<DirScan> {
   return load().scanDirAsync(path)
+}
+
+/** Keyed BLAKE3 (32-byte key) of `data`, written into the 32 bytes of `out`. */
+export function blake3KeyedInto(key: Uint8Array, data: Uint8Array, out: Uint8Array): void {
+  load().blake3KeyedInto(key, data, out)
+}
+
+/**
+ * The chunker's gear-hash scan over `data` in place (see `CutFinder.findCut` in dedup/chunker-wasm.ts): the index
+ * just past the first cut in [from, to), maskS before `normal` and maskL from there, or -1.
+ */
+export function findCut(gear: Uint32Array, data: Uint8Array, from: number, normal: number, to: number, maskS: number, maskL: number): number {
+  return load().findCut(gear, data, from, normal, to, maskS, maskL)
 }
 
 /** Sets one extended attribute on an open file (fd) or on a path (a symlink itself). Throws node:fs-like errors. */

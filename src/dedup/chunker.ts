@@ -13,6 +13,7 @@
  * The wasm and JS engines give identical cuts; the tests check it, and a golden vector pins the rule.
  */
 import { ArcaError } from '../core/errors.js'
+import { findCut as nativeFindCut } from '../core/native-addon.js'
 import { createWasmCutFinder, type CutFinder } from './chunker-wasm.js'
 
 export interface ChunkerParams {
@@ -49,9 +50,13 @@ export const CHUNKER_LIMITS = Object.freeze({
 /** Bytes in the window of the 32-bit gear hash. */
 const WINDOW_BYTES = 32
 
+/** 'native': C in Arca's addon, scanning the caller's bytes in place; 'wasm': the same loop in WebAssembly, which
+ * must copy the bytes into its memory first; 'js': plain JavaScript. All three give identical cuts. */
+export type ChunkerEngine = 'native' | 'wasm' | 'js'
+
 export interface Chunker {
-  /** The engine in use: 'wasm', or 'js' when asked for or when wasm could not be instantiated. */
-  readonly engine: 'wasm' | 'js'
+  /** The engine in use: the one asked for, else the first of native, wasm, js that loads. */
+  readonly engine: ChunkerEngine
   /**
    * Length of the next chunk of data[start, end), which must begin at a chunk boundary. Returns 0 when no
    * boundary lies in the available bytes, fewer than maxBytes are available and isEof is false (caller must
@@ -128,6 +133,13 @@ function scanGear(g: Int32Array, data: Uint8Array, from: number, to: number, mas
   return -1
 }
 
+/** The native engine: the addon's loop over the caller's bytes (no copy). Throws if the addon cannot be loaded. */
+function createNativeCutFinder(gear: Uint32Array, maskS: number, maskL: number): CutFinder {
+  const table = Uint32Array.from(gear)
+  nativeFindCut(table, new Uint8Array(64), 31, 32, 64, maskS, maskL) // loads the addon now, or throws
+  return { findCut: (data, from, normal, to) => nativeFindCut(table, data, from, normal, to, maskS, maskL) }
+}
+
 /** The JS engine: two passes of `scanGear`, maskS before `normal` and maskL after, as in the wasm engine. */
 function createJsCutFinder(gear: Uint32Array, maskS: number, maskL: number): CutFinder {
   const g = Int32Array.from(gear)
@@ -142,13 +154,13 @@ function createJsCutFinder(gear: Uint32Array, maskS: number, maskL: number): Cut
 }
 
 /**
- * Creates a chunker for a gear table (see `gearTable`) and validated params. `options.engine` defaults to
- * 'wasm' with a silent fallback to 'js' if wasm cannot be instantiated; an explicit 'wasm' throws instead.
+ * Creates a chunker for a gear table (see `gearTable`) and validated params. Without `options.engine`, the first
+ * of 'native', 'wasm', 'js' that loads; an engine asked for explicitly throws if it cannot load.
  */
 export function createChunker(
   gear: Uint32Array,
   params: ChunkerParams,
-  options: { engine?: 'wasm' | 'js' } = {},
+  options: { engine?: ChunkerEngine } = {},
 ): Chunker {
   if (!(gear instanceof Uint32Array) || gear.length !== 256) {
     throw new Error('Invalid gear table: expected a Uint32Array of 256 entries')
@@ -159,18 +171,23 @@ export function createChunker(
   const maskS = highMask(avgBits + 2)
   const maskL = highMask(avgBits - 2)
   const requested = options.engine
-  if (requested !== undefined && requested !== 'wasm' && requested !== 'js') {
-    throw new Error(`Invalid chunker engine: expected "wasm" or "js", received "${String(requested)}"`)
+  if (requested !== undefined && requested !== 'native' && requested !== 'wasm' && requested !== 'js') {
+    throw new Error(`Invalid chunker engine: expected "native", "wasm" or "js", received "${String(requested)}"`)
   }
 
-  let engine: 'wasm' | 'js' = 'js'
+  let engine: ChunkerEngine = 'js'
   let finder: CutFinder | undefined
-  if (requested !== 'js') {
+  const attempts: [ChunkerEngine, () => CutFinder][] = [
+    ['native', () => createNativeCutFinder(gear, maskS, maskL)],
+    ['wasm', () => createWasmCutFinder(gear, maskS, maskL, maxBytes - minBytes + WINDOW_BYTES)],
+  ]
+  for (const [name, create] of attempts) {
+    if (finder !== undefined || (requested !== undefined && requested !== name)) continue
     try {
-      finder = createWasmCutFinder(gear, maskS, maskL, maxBytes - minBytes + WINDOW_BYTES)
-      engine = 'wasm'
+      finder = create()
+      engine = name
     } catch (err) {
-      if (requested === 'wasm') throw err
+      if (requested === name) throw err
     }
   }
   const cutFinder = finder ?? createJsCutFinder(gear, maskS, maskL)
