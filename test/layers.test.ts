@@ -202,6 +202,8 @@ function findCycles(graph: Graph): string[][] {
 const NODE_FORBIDDEN_LAYERS = ['dedup', 'repo', 'cli', 'agent']
 const PROTOCOL_PACKAGES = ['compact-encoding', 'b4a']
 const NODE_FORBIDDEN_PACKAGES = ['blake3', '@noble/ciphers', 'zstd-napi']
+/** Modules of core/ that node/ must not reach either: the native addon computes keyed hashes. */
+const NODE_FORBIDDEN_MODULES = ['core/native-addon.ts']
 
 /** Every layer rule broken by `graph`, as readable lines. */
 function layerViolations(graph: Graph): string[] {
@@ -226,6 +228,7 @@ function layerViolations(graph: Graph): string[] {
     if (layer === 'node') {
       for (const [target, chain] of reach(graph, file)) {
         if (NODE_FORBIDDEN_LAYERS.includes(layerOf(target))) nodeReach(target, chain, `node/ must not reach ${layerOf(target)}/`)
+        if (NODE_FORBIDDEN_MODULES.includes(target)) nodeReach(target, chain, 'node/ must not reach the native addon (keyed hashing)')
         for (const p of graph.get(target)?.packages ?? []) {
           if (NODE_FORBIDDEN_PACKAGES.includes(p)) nodeReach(`"${p}"`, [...chain, `"${p}"`], 'node/ must not reach key material or codecs')
         }
@@ -328,7 +331,8 @@ t.test('layerViolations reports each rule on a graph that breaks it', async (t) 
       'repo/tree.ts': ['cli/main.ts'],
       'cli/main.ts': [],
       'core/errors.ts': ['protocol/msg.ts'],
-      'node/codec.ts': [],
+      'node/codec.ts': ['core/native-addon.ts'],
+      'core/native-addon.ts': [],
     },
     { 'node/codec.ts': ['zstd-napi'], 'protocol/msg.ts': ['level'] },
   )
@@ -338,6 +342,7 @@ t.test('layerViolations reports each rule on a graph that breaks it', async (t) 
     'node/store.ts -> protocol/msg.ts -> dedup/hash.ts -> repo/tree.ts: node/ must not reach repo/',
     'node/store.ts -> protocol/msg.ts -> dedup/hash.ts -> repo/tree.ts -> cli/main.ts: node/ must not reach cli/',
     'node/codec.ts -> "zstd-napi": node/ must not reach key material or codecs',
+    'node/codec.ts -> core/native-addon.ts: node/ must not reach the native addon (keyed hashing)',
     'dedup/hash.ts imports repo/tree.ts: dedup/ imports only core/ and packages',
     'protocol/msg.ts imports dedup/hash.ts: protocol/ imports only core/ and itself (and node: builtins and codec packages)',
     'protocol/msg.ts imports package "level": protocol/ imports only core/ and itself (and node: builtins and codec packages)',
