@@ -80,21 +80,33 @@ static napi_value throw_type(napi_env env, const char *message) {
   return NULL;
 }
 
+/* Throws a TypeError "The "what" argument <expectation>"; returns 0 for the caller to return. */
+static int fail_arg(napi_env env, const char *what, const char *expectation) {
+  char m[160];
+  snprintf(m, sizeof m, "The \"%s\" argument %s", what, expectation);
+  throw_type(env, m);
+  return 0;
+}
+
 /* Copies a JS string argument into buf; false (with a TypeError thrown) when it is not a string or too long. */
 static int get_string(napi_env env, napi_value v, char *buf, size_t cap, const char *what) {
   size_t len = 0;
-  if (napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok) {
-    char m[96];
-    snprintf(m, sizeof m, "The \"%s\" argument must be a string", what);
-    throw_type(env, m);
-    return 0;
-  }
-  if (len + 1 >= cap || strlen(buf) != len) {
-    char m[96];
-    snprintf(m, sizeof m, "The \"%s\" argument is too long or contains NUL", what);
-    throw_type(env, m);
-    return 0;
-  }
+  if (napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok) return fail_arg(env, what, "must be a string");
+  if (len + 1 >= cap || strlen(buf) != len) return fail_arg(env, what, "is too long or contains NUL");
+  return 1;
+}
+
+/* Reads a Buffer / Uint8Array argument; false (with a TypeError thrown) otherwise. */
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *length, const char *what) {
+  bool isTyped = false;
+  napi_is_typedarray(env, v, &isTyped);
+  napi_typedarray_type type = napi_int8_array;
+  napi_value arrayBuffer;
+  size_t offset;
+  void *raw = NULL;
+  if (isTyped) napi_get_typedarray_info(env, v, &type, length, &raw, &arrayBuffer, &offset);
+  if (!isTyped || type != napi_uint8_array) return fail_arg(env, what, "must be a Buffer or Uint8Array");
+  *data = raw;
   return 1;
 }
 
@@ -177,14 +189,11 @@ static napi_value set_xattr(napi_env env, napi_callback_info info) {
     snprintf(path, sizeof path, "fd %d", fd);
   } else if (!get_string(env, argv[0], path, sizeof path, "path")) return NULL;
   if (!get_string(env, argv[1], name, sizeof name, "name")) return NULL;
-  bool isBuffer = false;
-  napi_is_buffer(env, argv[2], &isBuffer);
-  if (!isBuffer) return throw_type(env, "The \"value\" argument must be a Buffer or Uint8Array");
-  void *value = NULL;
+  uint8_t *value = NULL;
   size_t valueLen = 0;
-  napi_get_buffer_info(env, argv[2], &value, &valueLen);
-  int rc = fd >= 0 ? fsetxattr(fd, name, valueLen > 0 ? value : "", valueLen, 0)
-                   : lsetxattr(path, name, valueLen > 0 ? value : "", valueLen, 0);
+  if (!get_bytes(env, argv[2], &value, &valueLen, "value")) return NULL;
+  const void *bytes = valueLen > 0 ? (const void *)value : (const void *)"";
+  int rc = fd >= 0 ? fsetxattr(fd, name, bytes, valueLen, 0) : lsetxattr(path, name, bytes, valueLen, 0);
   if (rc != 0) return throw_errno(env, errno, fd >= 0 ? "fsetxattr" : "lsetxattr", path);
   return NULL;
 }
@@ -379,31 +388,6 @@ static napi_value scan_dir_async(napi_env env, napi_callback_info info) {
   napi_create_async_work(env, NULL, name, scan_execute, scan_complete, job, &job->work);
   napi_queue_async_work(env, job->work);
   return promise;
-}
-
-/* Reads a Buffer / Uint8Array argument; false (with a TypeError thrown) otherwise. */
-static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *length, const char *what) {
-  bool isTyped = false;
-  napi_is_typedarray(env, v, &isTyped);
-  if (!isTyped) {
-    char m[96];
-    snprintf(m, sizeof m, "The \"%s\" argument must be a Buffer or Uint8Array", what);
-    throw_type(env, m);
-    return 0;
-  }
-  napi_typedarray_type type;
-  napi_value arrayBuffer;
-  size_t offset;
-  void *raw;
-  napi_get_typedarray_info(env, v, &type, length, &raw, &arrayBuffer, &offset);
-  if (type != napi_uint8_array) {
-    char m[96];
-    snprintf(m, sizeof m, "The \"%s\" argument must be a Buffer or Uint8Array", what);
-    throw_type(env, m);
-    return 0;
-  }
-  *data = raw;
-  return 1;
 }
 
 /* blake3KeyedInto(key (32 bytes), data, out (32 bytes)): the keyed hash, written into out. */
