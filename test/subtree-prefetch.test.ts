@@ -1,7 +1,8 @@
 /**
  * SubtreePrefetch: the subtrees of a directory are loaded a bounded window ahead of the visit, in order; a visit
  * gets exactly its own subtree; entries without a subtree and skipped entries are handled; a failed load surfaces
- * only where it is visited. Runs over a real embedded vault holding a real backup.
+ * only where it is visited; TreeReadAhead starts the subtrees of every tree that arrives, within its bound. Runs over
+ * a real embedded vault holding a real backup.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -12,7 +13,7 @@ import { LocalStore } from '../src/node/local-store.js'
 import { backup } from '../src/repo/archiver.js'
 import { Repository } from '../src/repo/repository.js'
 import { SealPool } from '../src/repo/seal-pool.js'
-import { SubtreePrefetch } from '../src/repo/subtree-prefetch.js'
+import { SubtreePrefetch, TreeReadAhead } from '../src/repo/subtree-prefetch.js'
 import type { TreeNode } from '../src/repo/tree.js'
 import { PASSPHRASE, tempDir, TEST_KDF } from './helpers/env.js'
 
@@ -82,4 +83,49 @@ t.test('a subtree that fails to load fails only its own visit', async (t) => {
   t.same((await prefetch.load('a'))?.map((n) => n.name), ['f'], 'a loads')
   await t.rejects(prefetch.load('b')!, /tree b is damaged/, "b's visit gets b's error")
   t.same((await prefetch.load('c'))?.map((n) => n.name), ['f'], 'c still loads')
+})
+
+t.test('TreeReadAhead: the subtrees of every tree that arrives start loading, each taken once, at most 256 held', async (t) => {
+  const dir = tempDir(t)
+  const source = join(dir, 'src')
+  // a chain a/b/c/d/e and 300 siblings under wide/, each with a file (so their trees differ)
+  mkdirSync(join(source, 'a/b/c/d/e'), { recursive: true })
+  writeFileSync(join(source, 'a/b/c/d/e/leaf'), 'leaf')
+  for (let i = 0; i < 300; i++) {
+    mkdirSync(join(source, 'wide', `w${i}`), { recursive: true })
+    writeFileSync(join(source, 'wide', `w${i}`, 'f'), `file ${i}`)
+  }
+  const store = await LocalStore.open(join(dir, 'vault'), { create: true })
+  t.teardown(() => store.close())
+  const repo = await Repository.init(store, PASSPHRASE, { clock: systemClock, kdf: TEST_KDF })
+  const { snapshot } = await backup(repo, { plan: 'p', paths: [source], mode: 'full', clock: systemClock, pool: new SealPool(repo.keys, { workers: 0 }) })
+  let nodes = await repo.loadTree(snapshot.header.rootTree)
+  for (const part of source.split('/').filter((x) => x !== '')) nodes = await repo.loadTree(nodes.find((n) => n.name === part)!.subtree!)
+  const asked: string[] = []
+  const original = repo.loadTree.bind(repo)
+  repo.loadTree = (id: Uint8Array): Promise<TreeNode[]> => {
+    asked.push(toHex(id))
+    return original(id)
+  }
+  const ahead = new TreeReadAhead(repo)
+  const a = nodes.find((n) => n.name === 'a')!
+  // a tree's subtrees are started when it arrives, before the caller's await returns
+  let walked = await ahead.loadTree(a.subtree!)
+  for (let depth = 0; depth < 4; depth++) {
+    const next = walked.find((n) => n.type === 'dir')!
+    t.ok(asked.includes(toHex(next.subtree!)), `${next.name} was started before the walk asked for it`)
+    walked = await ahead.loadTree(next.subtree!)
+  }
+  t.same(walked.map((n) => n.name), ['leaf'], 'the walk gets the right trees')
+  t.equal(asked.length, 5, 'a, b, c, d and e, each loaded once')
+  const before = asked.length
+
+  const wide = nodes.find((n) => n.name === 'wide')!
+  const wideTree = await ahead.loadTree(wide.subtree!)
+  t.equal(asked.length - before - 1, 256, 'of 300 subtrees, 256 are loaded ahead')
+  for (const n of wideTree) {
+    const tree = await ahead.loadTree(n.subtree!)
+    if (tree[0]?.name !== 'f') t.fail(`${n.name} got ${tree.map((x) => x.name).join(',')}`)
+  }
+  t.equal(asked.length - before - 1, 300, 'and the other 44 when asked: every tree loaded once')
 })

@@ -20,7 +20,7 @@ import { chunkId, sealObject, treeId } from './objects.js'
 import { DirScanner, type DescendRule } from './dir-scanner.js'
 import { createPathFilter, type PathFilter } from './path-filter.js'
 import type { Repository } from './repository.js'
-import { SubtreePrefetch } from './subtree-prefetch.js'
+import { SubtreePrefetch, TreeReadAhead } from './subtree-prefetch.js'
 import type { SealPool } from './seal-pool.js'
 import { UploadQueue } from './upload-queue.js'
 import { emptyStats, encodeSnapshot, planId, type BackupStats, type BackupWarning, type Snapshot, type SnapshotBody } from './snapshot.js'
@@ -123,12 +123,15 @@ class Archiver {
   private readonly store
   private readonly scanner: DirScanner
   private readonly shouldDescend: DescendRule
+  /** The parent snapshot's trees, loaded ahead of the walk. */
+  private readonly prevTrees: TreeReadAhead
 
   constructor(private readonly repo: Repository, private readonly options: BackupOptions) {
     this.filter = createPathFilter({ excludes: options.excludes, includes: options.includes })
     this.skipPaths = skipSet(options.skipPaths)
     this.shouldDescend = descendRule(this.filter, this.skipPaths)
     this.scanner = options.scanner ?? new DirScanner()
+    this.prevTrees = new TreeReadAhead(repo)
     this.store = repo.store
     this.uploads = new UploadQueue(repo.store, options.pool, this.stats)
   }
@@ -163,7 +166,7 @@ class Archiver {
       }
     }
     const selection = buildSelection(absolute)
-    const prevRoot = parent === undefined ? undefined : await repo.loadTree(parent.header.rootTree)
+    const prevRoot = parent === undefined ? undefined : await this.prevTrees.loadTree(parent.header.rootTree)
     const root = await this.archiveDir('/', selection, prevRoot, undefined)
     await this.flushChecks()
     await root.done
@@ -254,7 +257,7 @@ class Archiver {
     } else names = sortByUtf8([...selection.keys()])
     const nodes: TreeNode[] = []
     const childDone: Promise<void>[] = []
-    const prevSubtrees = new SubtreePrefetch(this.repo, prevNodes ?? [])
+    const prevSubtrees = new SubtreePrefetch(this.prevTrees, prevNodes ?? [])
     for (let i = 0; i < names.length; i++) {
       const name = names[i]
       const path = absPath === '/' ? '/' + name : absPath + sep + name

@@ -16,7 +16,7 @@ import type { Repository } from './repository.js'
 import type { PoolOutput, SealPool } from './seal-pool.js'
 import type { Snapshot } from './snapshot.js'
 import { resolveSnapshotPath } from './snapshot-path.js'
-import { SubtreePrefetch } from './subtree-prefetch.js'
+import { SubtreePrefetch, TreeReadAhead } from './subtree-prefetch.js'
 import type { ChunkRef, TreeNode } from './tree.js'
 import { writeXattrs } from './xattrs.js'
 
@@ -71,11 +71,14 @@ class Restorer {
   private inflightBytes = 0
   private roomWaiters: (() => void)[] = []
   private drainWaiter: (() => void) | undefined
+  /** The snapshot's trees, loaded ahead of the walk. */
+  private readonly trees: TreeReadAhead
   /** Set at the first ENOTSUP: the target file system keeps no extended attributes, reported once. */
   private isXattrsUnsupported = false
 
   constructor(private readonly repo: Repository, private readonly options: RestoreOptions) {
     this.root = resolve(options.target)
+    this.trees = new TreeReadAhead(repo)
   }
 
   async run(snapshot: Snapshot): Promise<RestoreResult> {
@@ -103,7 +106,7 @@ class Restorer {
   }
 
   private async restoreNodes(dir: string, nodes: TreeNode[]): Promise<void> {
-    const subtrees = new SubtreePrefetch(this.repo, nodes)
+    const subtrees = new SubtreePrefetch(this.trees, nodes)
     for (const node of nodes) {
       const path = this.childPath(dir, node.name)
       try {
