@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { systemClock } from '../src/core/clock.js'
 import { toHex } from '../src/core/hex.js'
 import { LocalStore } from '../src/node/local-store.js'
@@ -17,6 +17,18 @@ import { SubtreePrefetch, TreeReadAhead } from '../src/repo/subtree-prefetch.js'
 import type { TreeNode } from '../src/repo/tree.js'
 import { PASSPHRASE, tempDir, TEST_KDF } from './helpers/env.js'
 
+/** A real vault in `dir` holding one full backup of `source`, and the entries of `source` in it. */
+async function backedUp(t: Test, dir: string, source: string): Promise<{ repo: Repository; nodes: TreeNode[] }> {
+  const store = await LocalStore.open(join(dir, 'vault'), { create: true })
+  t.teardown(() => store.close())
+  const repo = await Repository.init(store, PASSPHRASE, { clock: systemClock, kdf: TEST_KDF })
+  const { snapshot } = await backup(repo, { plan: 'p', paths: [source], mode: 'full', clock: systemClock, pool: new SealPool(repo.keys, { workers: 0 }) })
+  // walk down to the backed-up directory's entries
+  let nodes = await repo.loadTree(snapshot.header.rootTree)
+  for (const part of source.split('/').filter((x) => x !== '')) nodes = await repo.loadTree(nodes.find((n) => n.name === part)!.subtree!)
+  return { repo, nodes }
+}
+
 t.test('subtrees load a window of 64 ahead, in order, each visit gets its own tree', async (t) => {
   const dir = tempDir(t)
   const source = join(dir, 'src')
@@ -26,14 +38,7 @@ t.test('subtrees load a window of 64 ahead, in order, each visit gets its own tr
     writeFileSync(join(source, n, `${n}.txt`), `file of ${n}`)
   }
   writeFileSync(join(source, 'plain.txt'), 'not a directory')
-  const store = await LocalStore.open(join(dir, 'vault'), { create: true })
-  t.teardown(() => store.close())
-  const repo = await Repository.init(store, PASSPHRASE, { clock: systemClock, kdf: TEST_KDF })
-  const pool = new SealPool(repo.keys, { workers: 0 })
-  const { snapshot } = await backup(repo, { plan: 'p', paths: [source], mode: 'full', clock: systemClock, pool })
-  // walk down to the backed-up directory's entries
-  let nodes = await repo.loadTree(snapshot.header.rootTree)
-  for (const part of source.split('/').filter((x) => x !== '')) nodes = await repo.loadTree(nodes.find((n) => n.name === part)!.subtree!)
+  const { repo, nodes } = await backedUp(t, dir, source)
   t.equal(nodes.length, 151, 'the directory holds 150 subdirectories and a file')
 
   // count the loads the prefetcher starts, through the real repository
@@ -70,12 +75,7 @@ t.test('a subtree that fails to load fails only its own visit', async (t) => {
     mkdirSync(join(source, n), { recursive: true })
     writeFileSync(join(source, n, 'f'), n)
   }
-  const store = await LocalStore.open(join(dir, 'vault'), { create: true })
-  t.teardown(() => store.close())
-  const repo = await Repository.init(store, PASSPHRASE, { clock: systemClock, kdf: TEST_KDF })
-  const { snapshot } = await backup(repo, { plan: 'p', paths: [source], mode: 'full', clock: systemClock, pool: new SealPool(repo.keys, { workers: 0 }) })
-  let nodes = await repo.loadTree(snapshot.header.rootTree)
-  for (const part of source.split('/').filter((x) => x !== '')) nodes = await repo.loadTree(nodes.find((n) => n.name === part)!.subtree!)
+  const { repo, nodes } = await backedUp(t, dir, source)
   const broken = toHex(nodes.find((n) => n.name === 'b')!.subtree!)
   const original = repo.loadTree.bind(repo)
   repo.loadTree = (id: Uint8Array): Promise<TreeNode[]> => (toHex(id) === broken ? Promise.reject(new Error('tree b is damaged')) : original(id))
@@ -95,12 +95,7 @@ t.test('TreeReadAhead: the subtrees of every tree that arrives start loading, ea
     mkdirSync(join(source, 'wide', `w${i}`), { recursive: true })
     writeFileSync(join(source, 'wide', `w${i}`, 'f'), `file ${i}`)
   }
-  const store = await LocalStore.open(join(dir, 'vault'), { create: true })
-  t.teardown(() => store.close())
-  const repo = await Repository.init(store, PASSPHRASE, { clock: systemClock, kdf: TEST_KDF })
-  const { snapshot } = await backup(repo, { plan: 'p', paths: [source], mode: 'full', clock: systemClock, pool: new SealPool(repo.keys, { workers: 0 }) })
-  let nodes = await repo.loadTree(snapshot.header.rootTree)
-  for (const part of source.split('/').filter((x) => x !== '')) nodes = await repo.loadTree(nodes.find((n) => n.name === part)!.subtree!)
+  const { repo, nodes } = await backedUp(t, dir, source)
   const asked: string[] = []
   const original = repo.loadTree.bind(repo)
   repo.loadTree = (id: Uint8Array): Promise<TreeNode[]> => {
