@@ -1,6 +1,8 @@
 /**
- * The native addon (`native/arca_native.c`, built by `node-gyp` at install): extended attributes, which Node's fs
- * lacks. Loaded on first use; a missing build is an error that says how to build it.
+ * The native addon (`native/arca_native.c`, built by `node-gyp` at install): what Node lacks or does slowly —
+ * extended attributes, a directory listed and lstat-ed in one call, keyed BLAKE3 without an object per hash and
+ * the chunker's scan over the caller's bytes. Loaded on first use; a missing build is an error that says how to
+ * build it.
  */
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'

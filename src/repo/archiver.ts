@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, type BigIntStats } from 'node:fs'
 import { hostname, userInfo } from 'node:os'
-import { resolve as resolvePath, sep } from 'node:path'
+import { resolve as resolvePath } from 'node:path'
 import { getSystemErrorName } from 'node:util'
 import type { Clock } from '../core/clock.js'
 import { ScanField, SCAN_FIELDS, type DirScan } from '../core/native-addon.js'
@@ -17,7 +17,7 @@ import type { Chunker } from '../dedup/chunker.js'
 import { envelopeHeader, ObjectKind } from '../protocol/object-envelope.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
 import { chunkId, sealObject, treeId } from './objects.js'
-import { DirScanner, type DescendRule } from './dir-scanner.js'
+import { childPath, DirScanner, type DescendRule } from './dir-scanner.js'
 import { createPathFilter, type PathFilter } from './path-filter.js'
 import type { Repository } from './repository.js'
 import { SubtreePrefetch, TreeReadAhead } from './subtree-prefetch.js'
@@ -111,7 +111,6 @@ class Archiver {
   private readonly warnings: BackupWarning[] = []
   private warningCount = 0
   private readonly filter: PathFilter
-  private readonly skipPaths: Set<string>
   private readonly uploads: UploadQueue
   /** Small files are read into this buffer back to back; its bytes stay valid until the next flushChecks. */
   private readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES)
@@ -128,8 +127,7 @@ class Archiver {
 
   constructor(private readonly repo: Repository, private readonly options: BackupOptions) {
     this.filter = createPathFilter({ excludes: options.excludes, includes: options.includes })
-    this.skipPaths = skipSet(options.skipPaths)
-    this.shouldDescend = descendRule(this.filter, this.skipPaths)
+    this.shouldDescend = descendRule(this.filter, skipSet(options.skipPaths))
     this.scanner = options.scanner ?? new DirScanner()
     this.prevTrees = new TreeReadAhead(repo)
     this.store = repo.store
@@ -251,7 +249,7 @@ class Archiver {
         names = []
       }
       for (const raw of scan?.invalid ?? []) {
-        this.warn(absPath + sep + raw.toString('utf8'), 'name is not valid UTF-8: not backed up')
+        this.warn(childPath(absPath, raw.toString('utf8')), 'name is not valid UTF-8: not backed up')
         this.stats.filesSkipped++
       }
     } else names = sortByUtf8([...selection.keys()])
@@ -260,7 +258,7 @@ class Archiver {
     const prevSubtrees = new SubtreePrefetch(this.prevTrees, prevNodes ?? [])
     for (let i = 0; i < names.length; i++) {
       const name = names[i]
-      const path = absPath === '/' ? '/' + name : absPath + sep + name
+      const path = childPath(absPath, name)
       if (!this.shouldDescend(path, name)) continue
       let st: EntryStat
       try {

@@ -69,10 +69,15 @@ export class DirScanner {
     }
   }
 
-  /** The scan of `path`: the one started ahead (then forgotten), or a new one. Rejects as `scanDir` throws. */
+  /**
+   * The scan of `path`: the one started ahead (then forgotten), or a new one. Rejects as `scanDir` throws. A walk
+   * that asks for a directory the head start has not reached has overtaken it: the head start stops, or it would
+   * scan again directories the walk has passed.
+   */
   take(path: string): Promise<DirScan> {
     const started = this.scans.get(path)
     if (started === undefined) {
+      this.stop()
       try {
         return Promise.resolve(scanDir(path))
       } catch (err) {
@@ -93,7 +98,7 @@ export class DirScanner {
 }
 
 /** The mode of entry `i` of a scan (0 when its lstat failed). */
-export function scannedMode(scan: DirScan, i: number): number {
+function scannedMode(scan: DirScan, i: number): number {
   return Number(scan.stats[i * SCAN_FIELDS + ScanField.MODE])
 }
 
@@ -101,9 +106,13 @@ function subdirectories(path: string, scan: DirScan, shouldDescend: DescendRule)
   const out: string[] = []
   for (let i = 0; i < scan.names.length; i++) {
     if (scan.errors[i] !== 0 || (scannedMode(scan, i) & constants.S_IFMT) !== constants.S_IFDIR) continue
-    const name = scan.names[i]
-    const child = path === '/' ? '/' + name : path + sep + name
-    if (shouldDescend(child, name)) out.push(child)
+    const child = childPath(path, scan.names[i])
+    if (shouldDescend(child, scan.names[i])) out.push(child)
   }
   return out
+}
+
+/** The path of entry `name` of directory `dir`. */
+export function childPath(dir: string, name: string): string {
+  return dir === '/' ? '/' + name : dir + sep + name
 }
