@@ -411,3 +411,28 @@ t.test('putMany: one lookup per object, admit sees the new bytes and may refuse 
   await store.flush()
   for (const o of [a, b, c, goodTree]) sameBytes(t, await store.get(o.id), o.envelope, `${toHex(o.id).slice(0, 8)} reads back`)
 })
+
+t.test('locateMany: the places locate gives, across packs; undefined for absent and pending ids', async (t) => {
+  const dir = await tempDir(t)
+  const { store } = await openStore(t, dir, { create: true, packTargetBytes: 64 * 1024 })
+  const objects = Array.from({ length: 30 }, (_, i) => ({ id: id(`placed ${i}`), envelope: chunk(i, 5000 + i * 101) }))
+  for (const o of objects.slice(0, 25)) await store.put(o.id, o.envelope)
+  await store.flush()
+  for (const o of objects.slice(25)) await store.put(o.id, o.envelope) // pending
+  const asked = [...objects.map((o) => o.id).reverse(), id('never put')]
+  const places = await store.locateMany(asked)
+  t.equal(places.length, asked.length, 'one answer per id')
+  t.same(places, asked.map((i) => store.locate(i)), 'the same answers as locate')
+  t.ok(new Set(places.filter((p) => p !== undefined).map((p) => p!.path)).size >= 2, 'places in several packs')
+  t.equal(places.filter((p) => p === undefined).length, 6, 'undefined for the 5 pending objects and the absent one')
+  for (const [k, place] of places.entries()) {
+    if (place === undefined) continue
+    const o = objects[objects.length - 1 - k]
+    const fd = openSync(place.path, 'r')
+    const body = Buffer.alloc(place.length)
+    readSync(fd, body, 0, place.length, place.offset)
+    closeSync(fd)
+    sameBytes(t, body, o.envelope, `the place of object ${objects.length - 1 - k} holds its envelope`)
+  }
+  t.same(await store.locateMany([]), [], 'no ids, no answers')
+})

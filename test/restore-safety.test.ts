@@ -5,10 +5,12 @@
 import { createCipheriv } from 'node:crypto'
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
+import { Level } from 'level'
 import t from 'tap'
 import { FakeClock } from '../src/core/clock.js'
 import { LocalStore } from '../src/node/local-store.js'
 import { ENTRY_HEADER_BYTES, EntryType, scanPack } from '../src/node/pack-format.js'
+import { objectKey } from '../src/node/store-layout.js'
 import { envelopeHeader, ObjectKind } from '../src/protocol/object-envelope.js'
 import { randomBytes } from 'node:crypto'
 import { planId, encodeSnapshot, emptyStats } from '../src/repo/snapshot.js'
@@ -116,4 +118,34 @@ t.test('a corrupted chunk fails its file only; check --read-data finds it', asyn
   t.match(r.stderr, /error: ".*victim\.bin": chunk 0 /)
   t.equal(readFileSync(join(target, data, 'fine-1.txt'), 'utf8'), 'first fine file', 'other files restored')
   t.equal(readFileSync(join(target, data, 'fine-2.txt'), 'utf8'), 'second fine file', 'other files restored')
+})
+
+t.test('a chunk gone from the index: check names it, with and without --read-data', async (t) => {
+  const dir = tempDir(t)
+  const data = join(dir, 'data')
+  const repo = join(dir, 'repo')
+  mkdirSync(data)
+  // several chunks in several files, so the lost one is one among many looked up together
+  for (let i = 0; i < 6; i++) {
+    writeFileSync(join(data, `f${i}.bin`), createCipheriv('aes-256-ctr', Buffer.alloc(32, i + 1), Buffer.alloc(16)).update(Buffer.alloc(20_000)))
+  }
+  t.equal((await runCli(['init', '--repo', repo])).code, 0)
+  t.equal((await runCli(['backup', '--repo', repo, '--plan', 'p', data])).code, 0)
+  t.equal((await runCli(['check', '--repo', repo, '--read-data'])).code, 0, 'intact before')
+
+  const packsDir = join(repo, 'packs')
+  const packs = readdirSync(packsDir).flatMap((g) => readdirSync(join(packsDir, g)).map((f) => join(packsDir, g, f)))
+  const chunks = packs.flatMap((path) => scanPack(path).entries.filter((e) => e.type === EntryType.OBJECT && e.bodyLength > 19_000))
+  t.equal(chunks.length, 6, 'one chunk per file')
+  const lost = chunks[3].id
+  const db = new Level<Buffer, Buffer>(join(repo, 'index'), { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  await db.del(objectKey(lost))
+  await db.close()
+
+  for (const args of [[], ['--read-data']]) {
+    const check = await runCli(['check', '--repo', repo, ...args])
+    t.equal(check.code, 4, `check ${args.join(' ')} fails`)
+    t.match(check.stderr, new RegExp(`${Buffer.from(lost).toString('hex')}: chunk missing from the store`), 'names the chunk')
+    t.equal(check.stderr.match(/missing from the store/g)?.length, 1, 'and no other')
+  }
 })

@@ -54,6 +54,8 @@ export class LocalStore implements Store {
   private writer: PackWriter | undefined
   private creatingWriter: Promise<PackWriter> | undefined
   private readonly pending = new Map<string, PendingObject>()
+  /** Pack file paths by number, for `locate` (a bounded cache: cleared when full). */
+  private readonly packPaths = new Map<number, string>()
   /** Ids whose put is between its checks and its append. */
   private readonly putting = new Set<string>()
   private pendingMeta: PendingMeta[] = []
@@ -315,10 +317,26 @@ export class LocalStore implements Store {
 
   locate(id: Uint8Array): FilePlace | undefined {
     if (this.pending.has(toHex(id))) return undefined
-    const raw = this.db.getSync(objectKey(id))
+    return this.placeOf(this.db.getSync(objectKey(id)))
+  }
+
+  /** `locate` for many ids with one `getMany`, which LevelDB answers on a libuv thread. */
+  async locateMany(ids: readonly Uint8Array[]): Promise<(FilePlace | undefined)[]> {
+    this.throwIfFailed()
+    const raws = await this.db.getMany(ids.map(objectKey))
+    return raws.map((raw, i) => (this.pending.size > 0 && this.pending.has(toHex(ids[i])) ? undefined : this.placeOf(raw)))
+  }
+
+  private placeOf(raw: Uint8Array | undefined): FilePlace | undefined {
     if (raw === undefined) return undefined
     const loc = decodeLocation(raw)
-    return { path: packPath(this.dir, loc.pack), offset: loc.offset + ENTRY_HEADER_BYTES, length: loc.bodyLength }
+    let path = this.packPaths.get(loc.pack)
+    if (path === undefined) {
+      if (this.packPaths.size >= MAX_OPEN_PACKS * 32) this.packPaths.clear()
+      path = packPath(this.dir, loc.pack)
+      this.packPaths.set(loc.pack, path)
+    }
+    return { path, offset: loc.offset + ENTRY_HEADER_BYTES, length: loc.bodyLength }
   }
 
   flush(): Promise<void> {

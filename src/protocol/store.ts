@@ -51,6 +51,11 @@ export interface Store {
    * stored, or not yet flushed). Lets restore and check workers read envelopes without a copy through the caller.
    */
   locate?(id: Uint8Array): FilePlace | undefined
+  /**
+   * Optional, with `locate`: the places of many objects, looked up together off the caller's thread; undefined
+   * where `locate` would answer undefined.
+   */
+  locateMany?(ids: readonly Uint8Array[]): Promise<(FilePlace | undefined)[]>
 
   commitSnapshot(id: Uint8Array, record: Uint8Array): Promise<void>
   listSnapshots(): Promise<StoredRecord[]>

@@ -5,7 +5,7 @@
 import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import { ObjectKind } from '../protocol/object-envelope.js'
-import type { FilePlace } from '../protocol/store.js'
+import type { FilePlace, Store } from '../protocol/store.js'
 import type { Repository } from './repository.js'
 import type { SealPool } from './seal-pool.js'
 
@@ -34,7 +34,8 @@ export interface CheckResult {
 const READS_IN_FLIGHT = 512
 const TREES_IN_FLIGHT = 256
 const EMPTY = new Uint8Array(0)
-const MISSING_BATCH = 4096
+/** Chunk ids looked up in the store together. */
+const PLACE_BATCH = 4096
 
 export function parseSubset(subset: string): (id: Uint8Array) => boolean {
   const bucket = /^(\d+)\/(\d+)$/.exec(subset)
@@ -57,7 +58,18 @@ export async function check(repo: Repository, options: CheckOptions): Promise<Ch
   const result: CheckResult = { snapshots: 0, trees: 0, chunks: 0, chunksRead: 0, bytesRead: 0, problems: [] }
   const inSubset = options.subset === undefined ? () => true : parseSubset(options.subset)
   const seenTrees = new Set<string>()
-  const chunks = new Map<string, Uint8Array>()
+  const seenChunks = new Set<string>()
+  // chunks are placed (looked up in the store) in batches while the walk goes on: a local store answers on a libuv
+  // thread, a remote one in one request per batch
+  const placings: Promise<Placement>[] = []
+  let batch: Uint8Array[] = []
+  const placeBatch = (): void => {
+    if (batch.length === 0) return
+    const placing = placeChunks(repo.store, batch)
+    placing.catch(() => {}) // awaited after the walk
+    placings.push(placing)
+    batch = []
+  }
   const snapshots = await repo.listSnapshots()
   result.snapshots = snapshots.length
   const stack: Uint8Array[] = snapshots.map((s) => s.header.rootTree)
@@ -79,23 +91,28 @@ export async function check(repo: Repository, options: CheckOptions): Promise<Ch
       }
       for (const node of r.value) {
         if (node.type === 'dir' && node.subtree !== undefined) stack.push(node.subtree)
-        for (const c of node.content ?? []) chunks.set(toHex(c.id), c.id)
+        for (const c of node.content ?? []) {
+          const hex = toHex(c.id)
+          if (seenChunks.has(hex)) continue
+          seenChunks.add(hex)
+          batch.push(c.id)
+          if (batch.length >= PLACE_BATCH) placeBatch()
+        }
       }
     })
   }
+  placeBatch()
   result.trees = seenTrees.size
-  result.chunks = chunks.size
-  const ids = [...chunks.values()]
-  const present: Uint8Array[] = []
-  for (let i = 0; i < ids.length; i += MISSING_BATCH) {
-    const slice = ids.slice(i, i + MISSING_BATCH)
-    const absent = await repo.store.missing(slice)
-    slice.forEach((id, j) => (absent[j] ? result.problems.push({ id: toHex(id), reason: 'chunk missing from the store' }) : present.push(id)))
+  result.chunks = seenChunks.size
+  const present: Placed[] = []
+  for (const placement of await Promise.all(placings)) {
+    for (const id of placement.absent) result.problems.push({ id: toHex(id), reason: 'chunk missing from the store' })
+    for (const p of placement.present) present.push(p)
   }
   if (options.readData) {
     // With pack files on this machine, chunks are read in pack order: sequential reads, not one seek per chunk
     // when the packs are not in the page cache (a remote node sorts the reads of each request itself).
-    const toRead = present.filter(inSubset).map((id) => ({ id, source: repo.store.locate?.(id) }))
+    const toRead = present.filter((p) => inSubset(p.id))
     toRead.sort((a, b) => comparePlaces(a.source, b.source))
     let next = 0
     const reader = async (): Promise<void> => {
@@ -115,6 +132,34 @@ export async function check(repo: Repository, options: CheckOptions): Promise<Ch
     await Promise.all(Array.from({ length: READS_IN_FLIGHT }, reader))
   }
   return result
+}
+
+interface Placed {
+  id: Uint8Array
+  /** Where a local store keeps the envelope; undefined: read it through `get`. */
+  source?: FilePlace
+}
+
+interface Placement {
+  present: Placed[]
+  absent: Uint8Array[]
+}
+
+/** Which of `ids` the store holds, with their places where it can tell them (`locateMany`). */
+async function placeChunks(store: Store, ids: readonly Uint8Array[]): Promise<Placement> {
+  const places = store.locateMany === undefined ? undefined : await store.locateMany(ids)
+  const present: Placed[] = []
+  const unplaced: Uint8Array[] = []
+  ids.forEach((id, i) => {
+    const source = places?.[i]
+    if (source !== undefined) present.push({ id, source })
+    else unplaced.push(id)
+  })
+  // not placed: absent, or not yet durable (then read through `get`)
+  const isAbsent = unplaced.length === 0 ? [] : await store.missing(unplaced)
+  const absent: Uint8Array[] = []
+  unplaced.forEach((id, j) => (isAbsent[j] ? absent.push(id) : present.push({ id })))
+  return { present, absent }
 }
 
 /** Pack order: by file, then offset; objects without a place (read through `get`) last, in their order. */
