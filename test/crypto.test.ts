@@ -61,6 +61,9 @@ t.test('seal/open round trip and sealed length', async (t) => {
     t.equal(stored.compressedBytes, c.plain.length, `${c.name}: compress: false stores as is`)
     t.equal(stored.sealed.length, 16 + padmeLength(9 + c.plain.length) + 16, `${c.name}: uncompressed sealed length`)
     t.ok(Buffer.from(open(keys.dataKey, stored.sealed, AAD)).equals(c.plain), `${c.name}: uncompressed opens`)
+    // scratch opens decrypt in 64 KiB slices into a buffer of the thread (a 1 MiB random payload takes 17 slices)
+    t.ok(Buffer.from(open(keys.dataKey, sealed, AAD, true)).equals(c.plain), `${c.name}: opens into scratch`)
+    t.ok(Buffer.from(open(keys.dataKey, stored.sealed, AAD, true)).equals(c.plain), `${c.name}: uncompressed opens into scratch`)
   }
 })
 
@@ -89,8 +92,10 @@ t.test('tampering is detected: bits, length, aad, key', async (t) => {
     for (const bit of bits) {
       const bytes = Buffer.from(sealed)
       bytes[bit >> 3] ^= 1 << (bit & 7)
-      const code = codeOf(() => open(keys.dataKey, bytes, AAD))
-      if (code !== 'INTEGRITY_ERROR') wrong.push(`bit ${bit}: ${code}`)
+      for (const scratch of [false, true]) {
+        const code = codeOf(() => open(keys.dataKey, bytes, AAD, scratch))
+        if (code !== 'INTEGRITY_ERROR') wrong.push(`bit ${bit}${scratch ? ' (scratch)' : ''}: ${code}`)
+      }
     }
     return wrong
   }

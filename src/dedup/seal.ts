@@ -9,7 +9,7 @@
  * nonce     = 12 zero bytes                    by construction, as each key encrypts exactly one message
  * aad       = supplied by the caller; it binds the object id and the cleartext envelope header
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes, type Decipher } from 'node:crypto'
 import { ArcaError } from '../core/errors.js'
 import { keyedBlake3 } from './blake3.js'
 import { compressChunk, decompressChunk } from './compression.js'
@@ -20,6 +20,8 @@ export const TAG_BYTES = 16
 const HEADER_BYTES = 9
 const ZERO_NONCE = Buffer.alloc(12)
 export const MAX_RAW_BYTES = 0xffffffff
+/** Bytes per node:crypto `update` call when decrypting into the scratch buffer (see `decryptIntoScratch`). */
+const SLICE_BYTES = 64 * 1024
 
 export interface SealOptions {
   /** Compress before encrypting (default true). */
@@ -111,11 +113,15 @@ export function open(dataKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array, s
   const decipher = createDecipheriv('aes-256-gcm', key, ZERO_NONCE)
   decipher.setAAD(aad)
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES))
+  const cipherText = sealed.subarray(SALT_BYTES, sealed.length - TAG_BYTES)
   let plain: Buffer
   try {
-    const head = decipher.update(sealed.subarray(SALT_BYTES, sealed.length - TAG_BYTES))
-    const tail = decipher.final() // GCM is a stream mode: nothing is held back, so no concatenation (copy) is needed
-    plain = tail.length === 0 ? head : Buffer.concat([head, tail])
+    if (scratch) plain = decryptIntoScratch(decipher, cipherText)
+    else {
+      const head = decipher.update(cipherText)
+      const tail = decipher.final() // GCM is a stream mode: nothing is held back, so no concatenation (copy) is needed
+      plain = tail.length === 0 ? head : Buffer.concat([head, tail])
+    }
   } catch (err) {
     throw ArcaError.integrity('authentication tag does not match (corrupted or tampered object)', err)
   }
@@ -124,4 +130,25 @@ export function open(dataKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array, s
   const bodyLength = plain.readUInt32LE(5)
   if (HEADER_BYTES + bodyLength > plain.length) throw ArcaError.integrity('recorded body length exceeds sealed payload')
   return decompressChunk(alg, plain.subarray(HEADER_BYTES, HEADER_BYTES + bodyLength), rawLength, scratch)
+}
+
+/** Decrypted payloads of scratch opens, per thread (see `open`). */
+let openScratch = Buffer.alloc(0)
+
+/**
+ * Decrypts in slices into this thread's scratch buffer: node:crypto allocates a fresh output per `update`, and one
+ * chunk-sized allocation per object kept glibc's arenas of the restore and check workers large. The plaintext is
+ * only used once `final` has verified the tag.
+ */
+function decryptIntoScratch(decipher: Decipher, cipherText: Uint8Array): Buffer {
+  if (openScratch.length < cipherText.length) openScratch = Buffer.allocUnsafeSlow(Math.max(cipherText.length, 1024 * 1024))
+  let at = 0
+  for (let from = 0; from < cipherText.length; from += SLICE_BYTES) {
+    const out = decipher.update(cipherText.subarray(from, from + SLICE_BYTES))
+    openScratch.set(out, at)
+    at += out.length
+  }
+  const tail = decipher.final()
+  openScratch.set(tail, at)
+  return openScratch.subarray(0, at + tail.length)
 }
