@@ -47,6 +47,8 @@ interface PlannedRead { index: number; pack: number; offset: number; bodyLength:
 const MAX_READ_GAP_BYTES = 64 * 1024
 const MAX_RUN_BYTES = 4 * 1024 * 1024
 const MAX_OPEN_PACKS = 32
+/** Pack paths kept by `locate` (one string per pack; 1,024 packs are 64 GiB of data). */
+const MAX_CACHED_PACK_PATHS = 1024
 /** Backpressure: a put waits when this much is handed to the OS but not yet written. */
 const MAX_QUEUED_WRITE_BYTES = 16 * 1024 * 1024
 
@@ -332,7 +334,7 @@ export class LocalStore implements Store {
     const loc = decodeLocation(raw)
     let path = this.packPaths.get(loc.pack)
     if (path === undefined) {
-      if (this.packPaths.size >= MAX_OPEN_PACKS * 32) this.packPaths.clear()
+      if (this.packPaths.size >= MAX_CACHED_PACK_PATHS) this.packPaths.clear()
       path = packPath(this.dir, loc.pack)
       this.packPaths.set(loc.pack, path)
     }
