@@ -340,9 +340,7 @@ t.test('getMany: envelopes in the order asked across packs, absent and pending i
   const dir = await tempDir(t)
   const { store } = await openStore(t, dir, { create: true, packTargetBytes: 256 * 1024 })
   const objects = Array.from({ length: 40 }, (_, i) => ({ id: id(`many ${i}`), envelope: chunk(i, 1000 + i * 997) }))
-  for (const o of objects.slice(0, 30)) await store.put(o.id, o.envelope)
-  await store.flush()
-  for (const o of objects.slice(30)) await store.put(o.id, o.envelope) // pending: appended, not indexed
+  await putDurableThenPending(store, objects, 30)
   t.ok(packFiles(dir).length >= 2, 'the objects span several packs')
 
   // shuffled order, an absent id, a duplicate and pending objects
@@ -416,9 +414,7 @@ t.test('locateMany: the places locate gives, across packs; undefined for absent 
   const dir = await tempDir(t)
   const { store } = await openStore(t, dir, { create: true, packTargetBytes: 64 * 1024 })
   const objects = Array.from({ length: 30 }, (_, i) => ({ id: id(`placed ${i}`), envelope: chunk(i, 5000 + i * 101) }))
-  for (const o of objects.slice(0, 25)) await store.put(o.id, o.envelope)
-  await store.flush()
-  for (const o of objects.slice(25)) await store.put(o.id, o.envelope) // pending
+  await putDurableThenPending(store, objects, 25)
   const asked = [...objects.map((o) => o.id).reverse(), id('never put')]
   const places = await store.locateMany(asked)
   t.equal(places.length, asked.length, 'one answer per id')
@@ -436,3 +432,10 @@ t.test('locateMany: the places locate gives, across packs; undefined for absent 
   }
   t.same(await store.locateMany([]), [], 'no ids, no answers')
 })
+
+/** Puts the first `durable` objects and flushes them, then puts the rest: pending (appended, not indexed). */
+async function putDurableThenPending(store: LocalStore, objects: { id: Uint8Array; envelope: Uint8Array }[], durable: number): Promise<void> {
+  for (const o of objects.slice(0, durable)) await store.put(o.id, o.envelope)
+  await store.flush()
+  for (const o of objects.slice(durable)) await store.put(o.id, o.envelope)
+}
