@@ -32,6 +32,8 @@ export interface RunContext {
   onProgress?: (plan: string, p: BackupProgress) => void
   onReport?: (report: RunReport) => Promise<void>
   log?: (message: string) => void
+  /** The device's directory cache (see repo/dir-cache.ts); none when undefined. */
+  cacheDir?: string
 }
 
 /** The mode of the next run: the plan's, or full when `fullEvery` says this run is the Nth. */
@@ -101,6 +103,7 @@ async function runLocked(plan: Plan, trigger: RunTrigger, ctx: RunContext, optio
       try {
         result = await backup(repo, {
           plan: plan.name, paths: plan.paths, mode, ...rules, deviceName: ctx.deviceName, clock, pool, signal: abort.signal, scanner,
+          cacheDir: ctx.cacheDir, log: ctx.log,
           onProgress: (p) => ctx.onProgress?.(plan.name, p),
           onWarning: (w) => {
             warningCount++

@@ -11,7 +11,7 @@ import { arcaHome } from '../agent/device-config.js'
 import { ArcaError, formatBytes } from '../core/errors.js'
 import { checkTimeZone, nextRun } from '../schedule/index.js'
 import { parseArgs } from './args.js'
-import { defaultDeviceName, registerPlansAtStart, REPO_OPTIONS, withPlanTarget, type Io } from './context.js'
+import { cacheDir, defaultDeviceName, registerPlansAtStart, REPO_OPTIONS, withPlanTarget, type Io } from './context.js'
 import { deliverReport, retryMail } from './report-delivery.js'
 
 export const AGENT_LOG_FILE = 'agent.log'
@@ -38,7 +38,7 @@ export async function agentCommand(argv: string[], io: Io, signal?: AbortSignal)
   }
   const config = readAgentConfig(home)
   const daemon = new AgentDaemon({
-    home, clock: io.clock, deviceName: defaultDeviceName(args, io) ?? hostname(), log,
+    home, clock: io.clock, deviceName: defaultDeviceName(args, io) ?? hostname(), log, cacheDir: cacheDir(args, io),
     withTarget: (plan, fn) => withPlanTarget(plan, args, io, fn),
     onReport: (report) => deliverReport(report, home, io, log),
   })

@@ -11,7 +11,7 @@ import { resolveSnapshotPath } from '../repo/snapshot-path.js'
 import type { Repository } from '../repo/repository.js'
 import type { TreeNode } from '../repo/tree.js'
 import { all, parseArgs, single } from './args.js'
-import { defaultDeviceName, REPO_OPTIONS, storeDirs, withPool, withRepository, type Io } from './context.js'
+import { cacheDir, defaultDeviceName, REPO_OPTIONS, storeDirs, withPool, withRepository, type Io } from './context.js'
 import { formatBytes, formatDuration, ProgressLine } from './progress.js'
 
 const MODES: readonly BackupMode[] = ['full', 'incremental', 'differential']
@@ -19,7 +19,7 @@ const MODES: readonly BackupMode[] = ['full', 'incremental', 'differential']
 export async function backupCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
   const args = parseArgs('backup', argv, {
     ...REPO_OPTIONS, plan: { value: true }, mode: { value: true }, exclude: { value: true, repeat: true },
-    include: { value: true, repeat: true }, device: { value: true }, json: {},
+    include: { value: true, repeat: true }, device: { value: true }, json: {}, 'no-cache': {},
   })
   const plan = single(args, 'plan')
   if (plan === undefined) throw ArcaError.invalidArgument('arca backup needs --plan NAME')
@@ -34,7 +34,7 @@ export async function backupCommand(argv: string[], io: Io, signal?: AbortSignal
       withPool(repo, async (pool) => {
         const progress = new ProgressLine(io.clock)
         const result = await backup(repo, {
-          plan, mode, paths: args.positionals, ...rules, scanner,
+          plan, mode, paths: args.positionals, ...rules, scanner, cacheDir: cacheDir(args, io), log: (m) => io.err(`arca: ${m}`),
           deviceName: single(args, 'device') ?? defaultDeviceName(args, io), clock: io.clock, pool, signal,
           onProgress: (p) => progress.update('backup', p.files, p.logicalBytes, p.estimatedBytes),
           onWarning: (w) => {

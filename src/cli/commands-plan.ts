@@ -12,7 +12,7 @@ import { ArcaError, formatBytes } from '../core/errors.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
 import { checkTimeZone, formatSchedule, formatTimeWindow, nextRun, parseSchedule, parseTimeWindow } from '../schedule/index.js'
 import { all, parseArgs, single, type ParsedArgs } from './args.js'
-import { defaultDeviceName, REPO_OPTIONS, withPlanTarget, type Io } from './context.js'
+import { cacheDir, defaultDeviceName, REPO_OPTIONS, withPlanTarget, type Io } from './context.js'
 import { ProgressLine, formatDuration } from './progress.js'
 import { deliverReport } from './report-delivery.js'
 import { parseSize } from './units.js'
@@ -132,7 +132,7 @@ function describe(p: Plan, timeZone: string, io: Io): string {
 }
 
 export async function runCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
-  const args = parseArgs('run', argv, { ...REPO_OPTIONS, json: {} })
+  const args = parseArgs('run', argv, { ...REPO_OPTIONS, json: {}, 'no-cache': {} })
   const name = onlyName(args, 'run')
   const home = arcaHome(io.env)
   const config = readAgentConfig(home)
@@ -140,6 +140,7 @@ export async function runCommand(argv: string[], io: Io, signal?: AbortSignal): 
   const progress = new ProgressLine(io.clock)
   const report = await runPlan(plan, 'manual', {
     home, clock: io.clock, timeZone: checkTimeZone(config.timeZone), deviceName: defaultDeviceName(args, io) ?? hostname(),
+    cacheDir: cacheDir(args, io), log: (line) => io.err(`arca: ${line}`),
     withTarget: (p, fn) => withPlanTarget(p, args, io, fn),
     onProgress: (_, p) => progress.update('backup', p.files, p.logicalBytes, p.estimatedBytes),
     onReport: (r) => deliverReport(r, home, io, (line) => io.err(`arca: ${line}`)),

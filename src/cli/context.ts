@@ -3,6 +3,7 @@
  * and the output streams. The only place that reads ARCA_* variables.
  */
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { systemClock, type Clock } from '../core/clock.js'
 import { ArcaError } from '../core/errors.js'
 import { DEFAULT_KDF, TEST_KDF, type KdfParams } from '../dedup/key-slot.js'
@@ -55,6 +56,16 @@ function hasRepoDir(args: ParsedArgs, io: Io): boolean {
 /** Directories a backup must skip: the local store itself. */
 export function storeDirs(args: ParsedArgs, io: Io): string[] {
   return hasRepoDir(args, io) ? [repoDir(args, io)] : []
+}
+
+/**
+ * Where the device keeps what it remembers between backups (the directory cache): ARCA_CACHE_DIR, else
+ * ARCA_HOME/cache; none with --no-cache.
+ */
+export function cacheDir(args: ParsedArgs, io: Io): string | undefined {
+  if (args.flags.has('no-cache')) return undefined
+  const dir = io.env.ARCA_CACHE_DIR
+  return dir !== undefined && dir !== '' ? dir : join(arcaHome(io.env), 'cache')
 }
 
 /** The device name snapshots carry by default: the paired name when backing up to a node. */

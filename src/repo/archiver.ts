@@ -5,9 +5,9 @@
  * parent snapshot's chunk lists without being read; unchanged directories produce identical tree ids.
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, type BigIntStats } from 'node:fs'
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, renameSync, rmSync, writeFileSync, type BigIntStats } from 'node:fs'
 import { hostname, userInfo } from 'node:os'
-import { resolve as resolvePath } from 'node:path'
+import { join, resolve as resolvePath } from 'node:path'
 import { getSystemErrorName } from 'node:util'
 import type { Clock } from '../core/clock.js'
 import { ScanField, SCAN_FIELDS, type DirScan } from '../core/native-addon.js'
@@ -17,6 +17,7 @@ import type { Chunker } from '../dedup/chunker.js'
 import { envelopeHeader, ObjectKind } from '../protocol/object-envelope.js'
 import type { BackupMode } from '../protocol/snapshot-record.js'
 import { chunkId, sealObject, treeId } from './objects.js'
+import { DirCache, DirCacheWriter, dirCacheKey, listingDigest, rulesDigest, type DirRecord } from './dir-cache.js'
 import { childPath, DirScanner, type DescendRule } from './dir-scanner.js'
 import { createPathFilter, type PathFilter } from './path-filter.js'
 import type { Repository } from './repository.js'
@@ -43,6 +44,13 @@ export interface BackupOptions {
   signal?: AbortSignal
   /** Scans started before the backup (see `startScanning`); a new scanner otherwise. */
   scanner?: DirScanner
+  /**
+   * Where the device keeps its directory cache (see dir-cache.ts), one file per plan; none is read or written when
+   * undefined.
+   */
+  cacheDir?: string
+  /** Notes that are not about a backed-up path (a damaged directory cache); none when undefined. */
+  log?: (message: string) => void
 }
 
 export interface BackupProgress {
@@ -65,6 +73,17 @@ export interface BackupResult {
 }
 
 type Selection = Map<string, Selection | true>
+
+/** A directory archived: its tree id, and a promise that settles when it and all below are stored. */
+interface Archived {
+  id: Uint8Array
+  done: Promise<void>
+}
+
+/** Warnings raised below the directory at hand, so that its own can be told apart. */
+interface WarningTally {
+  below: number
+}
 
 const IN_PLACE_EXTENSIONS = new Set([
   'sqlite', 'sqlite3', 'db', 'db3', 'mdb', 'accdb', 'pst', 'ost', 'vmdk', 'vdi', 'qcow2', 'img', 'vhd', 'vhdx', 'raw', 'fdb', 'kdbx',
@@ -122,14 +141,21 @@ class Archiver {
   private readonly store
   private readonly scanner: DirScanner
   private readonly shouldDescend: DescendRule
-  /** The parent snapshot's trees, loaded ahead of the walk. */
+  /** The parent snapshot's trees, loaded ahead of the walk (except those the directory cache may spare). */
   private readonly prevTrees: TreeReadAhead
+  private readonly cacheKey: Uint8Array
+  /** What the last run of the plan remembered; undefined on a first run, without a cache dir, or when unusable. */
+  private dirCache: DirCache | undefined
+  /** What this run remembers for the next; undefined without a cache dir. */
+  private readonly cacheWriter: DirCacheWriter | undefined
 
   constructor(private readonly repo: Repository, private readonly options: BackupOptions) {
     this.filter = createPathFilter({ excludes: options.excludes, includes: options.includes })
     this.shouldDescend = descendRule(this.filter, skipSet(options.skipPaths))
     this.scanner = options.scanner ?? new DirScanner()
-    this.prevTrees = new TreeReadAhead(repo)
+    this.prevTrees = new TreeReadAhead(repo, (id) => this.dirCache?.has(id) === true)
+    this.cacheKey = dirCacheKey(repo.keys)
+    this.cacheWriter = options.cacheDir === undefined ? undefined : new DirCacheWriter()
     this.store = repo.store
     this.uploads = new UploadQueue(repo.store, options.pool, this.stats)
   }
@@ -164,8 +190,12 @@ class Archiver {
       }
     }
     const selection = buildSelection(absolute)
-    const prevRoot = parent === undefined ? undefined : await this.prevTrees.loadTree(parent.header.rootTree)
-    const root = await this.archiveDir('/', selection, prevRoot, undefined)
+    const rules = rulesDigest(this.cacheKey, {
+      paths: absolute, excludes: options.excludes ?? [], includes: options.includes ?? [], skipPaths: [...skipSet(options.skipPaths)],
+    })
+    const cachePath = options.cacheDir === undefined ? undefined : join(options.cacheDir, `dirs-${toHex(pid)}.cache`)
+    if (parent !== undefined && cachePath !== undefined) this.dirCache = this.readDirCache(cachePath, rules)
+    const root = await this.archiveDir('/', selection, undefined, parent?.header.rootTree)
     await this.flushChecks()
     await root.done
     this.throwIfFailed()
@@ -197,6 +227,7 @@ class Archiver {
       deviceName: options.deviceName ?? hostname(),
     }
     await this.store.commitSnapshot(id, encodeSnapshot(repo.keys, id, header, body))
+    if (cachePath !== undefined) this.writeDirCache(cachePath, rules)
     return { snapshot: { id, idHex: toHex(id), header, body }, stats: this.stats, warnings: this.warnings, mode }
   }
 
@@ -233,9 +264,10 @@ class Archiver {
     selection: Selection | true,
     prevNodes: TreeNode[] | undefined,
     prevTreeId: Uint8Array | undefined,
-  ): Promise<{ id: Uint8Array; done: Promise<void> }> {
+  ): Promise<Archived> {
     this.throwIfFailed()
-    const prevByName = new Map((prevNodes ?? []).map((n) => [n.name, n]))
+    const warningsBefore = this.warningCount
+    const tally: WarningTally = { below: 0 }
     let names: string[]
     // a whole directory is listed and stat-ed in one native call; selected path components one by one
     let scan: DirScan | undefined
@@ -253,9 +285,87 @@ class Archiver {
         this.stats.filesSkipped++
       }
     } else names = sortByUtf8([...selection.keys()])
+    const listing = scan !== undefined && this.cacheWriter !== undefined ? listingDigest(this.cacheKey, absPath, scan) : undefined
+    let archived: Map<string, Archived> | undefined
+    if (scan !== undefined && listing !== undefined && prevTreeId !== undefined) {
+      // the same listing at the same place as when the parent's tree was made: the tree is the parent's if every
+      // subdirectory's is, and nothing of the directory itself needs loading or comparing
+      const record = this.dirCache?.lookup(prevTreeId, listing)
+      if (record !== undefined) {
+        const reused = await this.reuseDir(absPath, scan, prevTreeId, record, tally)
+        if (reused.result !== undefined) return reused.result
+        archived = reused.children
+      }
+    }
+    prevNodes ??= prevTreeId === undefined ? undefined : await this.prevTrees.loadTree(prevTreeId)
+    const result = await this.compareDir(absPath, selection, scan, names, prevNodes, prevTreeId, archived, tally)
+    const ownWarnings = this.warningCount - warningsBefore - tally.below
+    if (listing !== undefined && result.record !== undefined && ownWarnings === 0) this.cacheWriter!.add(result.id, { listing, ...result.record })
+    return result
+  }
+
+  /**
+   * Archives the subdirectories of a directory whose listing the cache knows, against the subtrees the record
+   * names. When each keeps its tree, the directory keeps `id` and its own entries count as unchanged; otherwise the
+   * subdirectories archived so far are returned for the comparison.
+   */
+  private async reuseDir(absPath: string, scan: DirScan, id: Uint8Array, record: DirRecord, tally: WarningTally): Promise<{ result?: Archived; children: Map<string, Archived> }> {
+    const children = new Map<string, Archived>()
+    let k = 0
+    let isSame = true
+    for (let i = 0; i < scan.names.length && isSame; i++) {
+      if (scan.errors[i] !== 0) isSame = false
+      else if ((Number(scan.stats[i * SCAN_FIELDS + ScanField.MODE]) & S_IFMT) === S_IFDIR) {
+        const name = scan.names[i]
+        const path = childPath(absPath, name)
+        if (!this.shouldDescend(path, name)) continue
+        const expected = record.subtrees[k++] as Uint8Array | undefined
+        const child = await this.archiveChild(path, true, undefined, expected, tally)
+        children.set(name, child)
+        isSame = expected !== undefined && Buffer.compare(child.id, expected) === 0
+      }
+    }
+    if (!isSame || k !== record.subtrees.length) return { children }
+    const s = this.stats
+    s.filesUnchanged += record.files
+    s.symlinks += record.symlinks
+    s.logicalBytes += record.logicalBytes
+    s.dirs += children.size
+    this.cacheWriter!.add(id, record)
+    this.progress(absPath)
+    return { result: { id, done: Promise.all([...children.values()].map((c) => c.done)).then(() => undefined) }, children }
+  }
+
+  private async archiveChild(path: string, selection: Selection | true, prevNodes: TreeNode[] | undefined, prevTreeId: Uint8Array | undefined, tally: WarningTally): Promise<Archived> {
+    const before = this.warningCount
+    try {
+      return await this.archiveDir(path, selection, prevNodes, prevTreeId)
+    } finally {
+      tally.below += this.warningCount - before
+    }
+  }
+
+  /**
+   * Compares a directory's entries with the parent snapshot's tree of it, archives what changed and stores its
+   * tree; `archived` holds subdirectories already archived. Returns also what the cache may remember of it
+   * (nothing for a directory with a hard-linked file, which the walk must see).
+   */
+  private async compareDir(
+    absPath: string,
+    selection: Selection | true,
+    scan: DirScan | undefined,
+    names: string[],
+    prevNodes: TreeNode[] | undefined,
+    prevTreeId: Uint8Array | undefined,
+    archived: Map<string, Archived> | undefined,
+    tally: WarningTally,
+  ): Promise<Archived & { record?: Omit<DirRecord, 'listing'> }> {
+    const prevByName = new Map((prevNodes ?? []).map((n) => [n.name, n]))
     const nodes: TreeNode[] = []
     const childDone: Promise<void>[] = []
-    const prevSubtrees = new SubtreePrefetch(this.prevTrees, prevNodes ?? [])
+    const cache = this.dirCache
+    const prevSubtrees = new SubtreePrefetch(this.prevTrees, (prevNodes ?? []).filter((n) => n.subtree === undefined || cache?.has(n.subtree) !== true))
+    let hasHardLink = false
     for (let i = 0; i < names.length; i++) {
       const name = names[i]
       const path = childPath(absPath, name)
@@ -272,8 +382,11 @@ class Archiver {
       const prev = prevByName.get(name)
       const format = Number(st.mode) & S_IFMT
       if (format === S_IFDIR) {
-        const prevChild = prev?.type === 'dir' ? await prevSubtrees.load(prev.name) : undefined
-        const child = await this.archiveDir(path, sub, prevChild, prev?.subtree)
+        let child = archived?.get(name)
+        if (child === undefined) {
+          const prevChild = prev?.type === 'dir' ? await prevSubtrees.load(prev.name) : undefined
+          child = await this.archiveChild(path, sub, prevChild, prev?.subtree, tally)
+        }
         childDone.push(child.done)
         // attributes of a directory change its ctime, as entries added or removed do
         const xattrs = prev?.type === 'dir' && isSameInode(prev, st) ? prev.xattrs : this.xattrsOf(path)
@@ -283,6 +396,7 @@ class Archiver {
         this.warn(path, 'selected path component is not a directory')
       } else if (format === S_IFREG) {
         if (!this.filter.isIncludedFile(path, name)) continue
+        if (st.nlink > 1n) hasHardLink = true
         const node = await this.archiveFile(path, name, st, prev)
         if (node !== undefined) {
           // what the snapshot holds: a skipped file adds nothing, a file that changed while read adds what was read
@@ -309,15 +423,47 @@ class Archiver {
       const current = new Set(names)
       for (const p of prevNodes) if (!current.has(p.name)) this.stats.filesDeleted++
     }
+    const record = hasHardLink ? undefined : ownRecord(nodes)
     // an unchanged directory (every node as in the parent snapshot) has the parent's tree: nothing to encode or hash
     if (prevTreeId !== undefined && prevNodes !== undefined && isSameNodes(nodes, prevNodes)) {
-      return { id: prevTreeId, done: Promise.all(childDone).then(() => undefined) }
+      return { id: prevTreeId, done: Promise.all(childDone).then(() => undefined), record }
     }
     // the files' chunks may still be queued for their `missing` question: the tree waits for them, not the walk
-    return this.storeTree(nodes, prevTreeId, childDone)
+    return { ...(await this.storeTree(nodes, prevTreeId, childDone)), record }
   }
 
-  private async storeTree(nodes: TreeNode[], prevTreeId: Uint8Array | undefined, childDone: Promise<void>[]): Promise<{ id: Uint8Array; done: Promise<void> }> {
+  private readDirCache(path: string, rules: Uint8Array): DirCache | undefined {
+    let file: Buffer
+    try {
+      file = readFileSync(path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.options.log?.(`Directory cache "${path}" unreadable, every directory is compared: ${(err as Error).message}`)
+      return undefined
+    }
+    try {
+      const cache = DirCache.decode(this.cacheKey, file)
+      // other paths or rules take other entries: the cache of another selection is not used (nor is it damaged)
+      return Buffer.compare(cache.rulesDigest, rules) === 0 ? cache : undefined
+    } catch (err) {
+      this.options.log?.(`Directory cache "${path}" ignored, every directory is compared: ${(err as Error).message}`)
+      return undefined
+    }
+  }
+
+  /** Replaces the plan's cache file (written aside, then renamed over); a failure only costs the next run time. */
+  private writeDirCache(path: string, rules: Uint8Array): void {
+    const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+    try {
+      mkdirSync(this.options.cacheDir!, { recursive: true, mode: 0o700 })
+      writeFileSync(tmp, this.cacheWriter!.encode(this.cacheKey, rules), { mode: 0o600 })
+      renameSync(tmp, path)
+    } catch (err) {
+      rmSync(tmp, { force: true })
+      this.options.log?.(`Directory cache "${path}" not written, the next run compares every directory: ${(err as Error).message}`)
+    }
+  }
+
+  private async storeTree(nodes: TreeNode[], prevTreeId: Uint8Array | undefined, childDone: Promise<void>[]): Promise<Archived> {
     const { refs, plain } = encodeTree(nodes)
     const header = envelopeHeader(ObjectKind.TREE, refs)
     const id = treeId(this.repo.keys, header, plain)
@@ -505,6 +651,19 @@ function scannedStat(scan: DirScan, i: number): EntryStat {
 /** Same inode, unchanged since the parent snapshot, which recorded its attributes (ctime moves with any change). */
 function isSameInode(prev: TreeNode, st: EntryStat): boolean {
   return prev.isXattrsUnknown !== true && prev.ctimeNs === st.ctimeNs && prev.mtimeNs === st.mtimeNs && prev.ino === st.ino && prev.dev === st.dev
+}
+
+/** What the directory cache keeps of a directory's own entries. */
+function ownRecord(nodes: readonly TreeNode[]): Omit<DirRecord, 'listing'> {
+  const record = { files: 0, symlinks: 0, logicalBytes: 0, subtrees: [] as Uint8Array[] }
+  for (const n of nodes) {
+    if (n.type === 'file') {
+      record.files++
+      record.logicalBytes += n.size
+    } else if (n.type === 'symlink') record.symlinks++
+    else if (n.type === 'dir') record.subtrees.push(n.subtree!)
+  }
+  return record
 }
 
 /** True when `nodes` would encode exactly as `prev` (a tree read from the parent snapshot) does. */

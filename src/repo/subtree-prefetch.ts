@@ -21,7 +21,11 @@ export class TreeReadAhead implements TreeLoader {
   /** Loads started ahead and not taken yet, by tree id. */
   private readonly ahead = new Map<string, Promise<TreeNode[]>>()
 
-  constructor(private readonly repo: Repository) {}
+  /** `isSpared(id)`: a subtree the walk will probably not need (the directory cache knows it); not read ahead. */
+  constructor(
+    private readonly repo: Repository,
+    private readonly isSpared: (id: Uint8Array) => boolean = () => false,
+  ) {}
 
   /** The tree `id`: the load started ahead (then forgotten), or a new one. Its subtrees start loading when it arrives. */
   loadTree(id: Uint8Array): Promise<TreeNode[]> {
@@ -41,7 +45,7 @@ export class TreeReadAhead implements TreeLoader {
   private readAhead(nodes: readonly TreeNode[]): void {
     for (const n of nodes) {
       if (this.ahead.size >= READ_AHEAD_TREES) return
-      if (n.type !== 'dir' || n.subtree === undefined) continue
+      if (n.type !== 'dir' || n.subtree === undefined || this.isSpared(n.subtree)) continue
       const hex = toHex(n.subtree)
       if (this.ahead.has(hex)) continue
       const load = this.fetch(n.subtree)

@@ -12,9 +12,20 @@ export const PASSPHRASE = 'test passphrase of more than twenty chars'
 export const OTHER_PASSPHRASE = 'another passphrase, also long enough'
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js')
 
-/** Environment for CLI child processes: cheap KDF, the test passphrase. */
+/** The directory caches of this test process's CLI runs (never the user's own), removed when it exits. */
+let cacheDir: string | undefined
+function testCacheDir(): string {
+  if (cacheDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'arca-test-cache-'))
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+    cacheDir = dir
+  }
+  return cacheDir
+}
+
+/** Environment for CLI child processes: cheap KDF, the test passphrase, a directory cache of the test's own. */
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ARCA_PASSPHRASE: PASSPHRASE, ARCA_INSECURE_TEST_KDF: '1', ...extra }
+  const env: NodeJS.ProcessEnv = { ...process.env, ARCA_PASSPHRASE: PASSPHRASE, ARCA_INSECURE_TEST_KDF: '1', ARCA_CACHE_DIR: testCacheDir(), ...extra }
   for (const k of Object.keys(extra)) if (extra[k] === '') delete env[k]
   return env
 }
