@@ -222,7 +222,8 @@ function toolCommands(tool, paths) {
 
 function toolEnv(tool, paths) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ARCA_') && !k.startsWith('RESTIC_')))
-  if (tool === 'arca') return { ...env, ARCA_PASSPHRASE: PASSPHRASE } // no ARCA_INSECURE_TEST_KDF: the real KDF
+  // no ARCA_INSECURE_TEST_KDF: the real KDF; the directory cache in the bench directory, as restic's cache is
+  if (tool === 'arca') return { ...env, ARCA_PASSPHRASE: PASSPHRASE, ARCA_CACHE_DIR: paths.arcaCache }
   if (tool === 'arca-net') return { ...env, ARCA_PASSPHRASE: PASSPHRASE, ARCA_HOME: paths.netHome }
   return { ...env, RESTIC_PASSWORD: PASSPHRASE, RESTIC_REPOSITORY: paths.repo.restic, RESTIC_CACHE_DIR: paths.resticCache }
 }
@@ -544,12 +545,13 @@ async function main() {
     // repo['arca-net'] is the vault's store directory inside the node's data dir, known once the vault exists
     repo: { arca: path.join(BENCH_DIR, 'repo-arca'), restic: path.join(BENCH_DIR, 'repo-restic') },
     resticCache: path.join(BENCH_DIR, 'restic-cache'),
+    arcaCache: path.join(BENCH_DIR, 'arca-cache'),
     netData: path.join(BENCH_DIR, 'node-arca-net'),
     netHome: path.join(BENCH_DIR, 'home-arca-net'),
   }
   const ctx = { hasGnuTime, tools, results: {}, sizes: {}, verify: {}, restoreFs: {}, node: null }
   for (const t of tools) { ctx.results[t] = {}; ctx.sizes[t] = {} }
-  const cleanupDirs = [paths.repo.arca, paths.repo.restic, paths.resticCache, paths.netData, paths.netHome]
+  const cleanupDirs = [paths.repo.arca, paths.repo.restic, paths.resticCache, paths.arcaCache, paths.netData, paths.netHome]
   let nodeProcess = null
   const disposers = []
   let exitCode = 0
