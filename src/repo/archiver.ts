@@ -25,7 +25,7 @@ import { SubtreePrefetch, TreeReadAhead } from './subtree-prefetch.js'
 import type { SealPool } from './seal-pool.js'
 import { UploadQueue } from './upload-queue.js'
 import { emptyStats, encodeSnapshot, planId, type BackupStats, type BackupWarning, type Snapshot, type SnapshotBody } from './snapshot.js'
-import { encodeTree, type ChunkRef, type TreeNode, type Xattr } from './tree.js'
+import { encodeTree, TREE_VERSION, type ChunkRef, type TreeNode, type Xattr } from './tree.js'
 import { readXattrs } from './xattrs.js'
 
 export interface BackupOptions {
@@ -311,29 +311,55 @@ class Archiver {
    */
   private async reuseDir(absPath: string, scan: DirScan, id: Uint8Array, record: DirRecord, tally: WarningTally): Promise<{ result?: Archived; children: Map<string, Archived> }> {
     const children = new Map<string, Archived>()
-    let k = 0
-    let isSame = true
-    for (let i = 0; i < scan.names.length && isSame; i++) {
-      if (scan.errors[i] !== 0) isSame = false
-      else if ((Number(scan.stats[i * SCAN_FIELDS + ScanField.MODE]) & S_IFMT) === S_IFDIR) {
-        const name = scan.names[i]
-        const path = childPath(absPath, name)
-        if (!this.shouldDescend(path, name)) continue
-        const expected = record.subtrees[k++] as Uint8Array | undefined
-        const child = await this.archiveChild(path, true, undefined, expected, tally)
-        children.set(name, child)
-        isSame = expected !== undefined && Buffer.compare(child.id, expected) === 0
-      }
+    const subtrees: Uint8Array[] = []
+    for (let i = 0; i < scan.names.length; i++) {
+      if (scan.errors[i] !== 0) return { children }
+      if ((Number(scan.stats[i * SCAN_FIELDS + ScanField.MODE]) & S_IFMT) !== S_IFDIR) continue
+      const name = scan.names[i]
+      const path = childPath(absPath, name)
+      if (!this.shouldDescend(path, name)) continue
+      const child = await this.archiveChild(path, true, undefined, record.subtrees[subtrees.length] as Uint8Array | undefined, tally)
+      children.set(name, child)
+      subtrees.push(child.id)
     }
-    if (!isSame || k !== record.subtrees.length) return { children }
+    if (subtrees.length !== record.subtrees.length) return { children }
+    const childDone = [...children.values()].map((c) => c.done)
+    const isSame = subtrees.every((s, i) => Buffer.compare(s, record.subtrees[i]) === 0)
+    // only subtree ids changed: the parent's tree with those references replaced, neither decoded nor compared
+    const result = isSame ? { id, done: Promise.all(childDone).then(() => undefined) } : await this.patchTree(id, record.subtrees, subtrees, childDone)
+    if (result === undefined) return { children }
     const s = this.stats
     s.filesUnchanged += record.files
     s.symlinks += record.symlinks
     s.logicalBytes += record.logicalBytes
     s.dirs += children.size
-    this.cacheWriter!.add(id, record)
+    this.cacheWriter!.add(result.id, { ...record, subtrees })
     this.progress(absPath)
-    return { result: { id, done: Promise.all([...children.values()].map((c) => c.done)).then(() => undefined) }, children }
+    return { result, children }
+  }
+
+  /**
+   * Stores the tree `id` with its subtree references `before` replaced by `after` (same order), as encodeTree would
+   * write the same nodes with the new subtrees. Undefined (compare the directory instead) when that is not sure:
+   * a replaced id shared by two subdirectories, a new id already referenced, a tree of an older version.
+   */
+  private async patchTree(id: Uint8Array, before: readonly Uint8Array[], after: readonly Uint8Array[], childDone: Promise<void>[]): Promise<Archived | undefined> {
+    const { refs, plain } = await this.repo.loadTreeRecord(id)
+    if (plain[0] !== TREE_VERSION) return undefined
+    const uses = new Map<string, number>()
+    for (const b of before) uses.set(toHex(b), (uses.get(toHex(b)) ?? 0) + 1)
+    const position = new Map(refs.map((r, i) => [toHex(r), i]))
+    const patched = [...refs]
+    for (let i = 0; i < before.length; i++) {
+      if (Buffer.compare(before[i], after[i]) === 0) continue
+      const oldHex = toHex(before[i])
+      const newHex = toHex(after[i])
+      const at = position.get(oldHex)
+      if (at === undefined || uses.get(oldHex) !== 1 || position.has(newHex)) return undefined
+      patched[at] = after[i]
+      position.set(newHex, at)
+    }
+    return this.storeTreeRecord(patched, plain, id, childDone)
   }
 
   private async archiveChild(path: string, selection: Selection | true, prevNodes: TreeNode[] | undefined, prevTreeId: Uint8Array | undefined, tally: WarningTally): Promise<Archived> {
@@ -465,6 +491,10 @@ class Archiver {
 
   private async storeTree(nodes: TreeNode[], prevTreeId: Uint8Array | undefined, childDone: Promise<void>[]): Promise<Archived> {
     const { refs, plain } = encodeTree(nodes)
+    return this.storeTreeRecord(refs, plain, prevTreeId, childDone)
+  }
+
+  private async storeTreeRecord(refs: Uint8Array[], plain: Uint8Array, prevTreeId: Uint8Array | undefined, childDone: Promise<void>[]): Promise<Archived> {
     const header = envelopeHeader(ObjectKind.TREE, refs)
     const id = treeId(this.repo.keys, header, plain)
     const hex = toHex(id)

@@ -147,6 +147,12 @@ export class Repository {
     return sortSnapshots(records.map(({ id, record }) => decodeSnapshot(this.keys, id, record)))
   }
 
+  /** The tree `id` as stored: its reference list and sealed plaintext, opened and verified but not decoded. */
+  async loadTreeRecord(id: Uint8Array): Promise<{ refs: Uint8Array[]; plain: Uint8Array }> {
+    const { refs, plain } = openObject(this.keys, id, await this.store.get(id), ObjectKind.TREE)
+    return { refs, plain }
+  }
+
   async loadTree(id: Uint8Array): Promise<TreeNode[]> {
     const hex = toHex(id)
     const cached = this.treeCache.get(hex)
