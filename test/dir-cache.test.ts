@@ -256,6 +256,31 @@ t.test('a damaged or unreadable cache is ignored with a note, and rewritten', as
   t.equal(await treeOf(vault, third, data), await treeOf(vault, first, data))
 })
 
+t.test('skipped paths count only inside the backed-up paths', async (t) => {
+  const dir = tempDir(t)
+  const data = join(dir, 'data')
+  mkdirSync(join(data, 'a', 'b'), { recursive: true })
+  mkdirSync(join(data, 'inner'))
+  writeFileSync(join(data, 'a', 'b', 'f.txt'), 'content\n')
+  const vault = await makeVault(t, dir)
+  const cacheDir = join(tempDir(t, 'arca-cache-'), 'cache')
+  const components = data.split('/').filter((p) => p !== '').length
+  const run = async (skipPaths: string[]): Promise<{ gets: number; result: BackupResult }> => {
+    const { repo, pool } = await vault.open()
+    const before = vault.gets.count
+    const result = await backup(repo, { plan: 'p', paths: [data], mode: 'incremental', clock: systemClock, pool, cacheDir, skipPaths })
+    return { gets: vault.gets.count - before, result }
+  }
+  await run([join(dir, 'store-1')])
+  t.equal((await run([join(dir, 'store-2')])).gets, components, 'a store elsewhere moved: the cache is used')
+  const inner = await run([join(data, 'inner')])
+  t.ok(inner.gets >= components + 3, `a skipped directory inside the data: the trees are compared (${inner.gets} loaded)`)
+  const again = await run([join(data, 'inner')])
+  t.equal(again.gets, components, 'then the cache of that selection is used')
+  t.equal(again.result.stats.dirs, components + 2, 'the skipped directory stays out (ancestors, a and b)')
+  t.equal(inner.result.stats.dirs, components + 2)
+})
+
 t.test('CLI: the cache goes to ARCA_CACHE_DIR; --no-cache writes none', async (t) => {
   const dir = tempDir(t)
   const data = join(dir, 'data')

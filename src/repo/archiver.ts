@@ -190,9 +190,9 @@ class Archiver {
       }
     }
     const selection = buildSelection(absolute)
-    const rules = rulesDigest(this.cacheKey, {
-      paths: absolute, excludes: options.excludes ?? [], includes: options.includes ?? [], skipPaths: [...skipSet(options.skipPaths)],
-    })
+    // a skipped path outside the backed-up ones (the store, usually) takes nothing away: it does not count
+    const skipped = [...skipSet(options.skipPaths)].filter((p) => absolute.some((a) => p === a || p.startsWith(a === '/' ? '/' : a + '/')))
+    const rules = rulesDigest(this.cacheKey, { paths: absolute, excludes: options.excludes ?? [], includes: options.includes ?? [], skipPaths: skipped })
     const cachePath = options.cacheDir === undefined ? undefined : join(options.cacheDir, `dirs-${toHex(pid)}.cache`)
     if (parent !== undefined && cachePath !== undefined) this.dirCache = this.readDirCache(cachePath, rules)
     const root = await this.archiveDir('/', selection, undefined, parent?.header.rootTree)
