@@ -19,6 +19,7 @@ import { LocalStore, type LocalStoreOptions } from '../src/node/local-store.js'
 import { ENTRY_HEADER_BYTES, ENTRY_TRAILER_BYTES, EntryType, entryHeader, entryTrailer, packHeader, scanPack } from '../src/node/pack-format.js'
 import { repairStore } from '../src/node/repair.js'
 import { packPath, STORE_MARKER } from '../src/node/store-layout.js'
+import { ObjectKind } from '../src/protocol/object-envelope.js'
 import type { Store, StoredRecord } from '../src/protocol/store.js'
 import { bytes, chunk, id, snapshotRecord, tree } from './helpers/store-conformance.js'
 
@@ -310,6 +311,36 @@ function flipByte(path: string, offset: number): void {
     closeSync(fd)
   }
 }
+
+t.test('chunks go to data packs; trees, snapshots, key slots and the config to metadata packs', async (t) => {
+  const dir = await tempDir(t)
+  const first = await openStore(t, dir, { create: true, packTargetBytes: 64 * 1024 })
+  const content = await writeContent(first.store, 11, 60)
+  // more trees and snapshots after the chunks, flushed again: the metadata pack carries on across flushes
+  const more = Array.from({ length: 5 }, (_, i) => ({ id: id(`tree 11 ${i}`), envelope: tree([content.objects[i].id], 50 + i) }))
+  for (const o of more) await first.store.put(o.id, o.envelope)
+  await first.store.commitSnapshot(id('late snapshot'), snapshotRecord(more[0].id, 99))
+  await first.store.flush()
+  await first.close()
+  let dataPacks = 0
+  let metaPacks = 0
+  for (const { packNumber, path } of packFiles(dir)) {
+    const entries = scanPack(path).entries
+    const isChunk = entries.map((e) => e.type === EntryType.OBJECT && e.body[1] === ObjectKind.CHUNK)
+    if (isChunk.every((c) => c)) dataPacks++
+    else if (isChunk.every((c) => !c)) metaPacks++
+    else t.fail(`pack ${packNumber} mixes chunks with other entries`)
+  }
+  t.ok(dataPacks >= 5, `chunks rotate through data packs (${dataPacks})`)
+  t.equal(metaPacks, 1, 'everything else lies in one metadata pack')
+  const second = await openStore(t, dir)
+  await checkContent(t, second.store, { ...content, objects: [...content.objects, ...more], snapshots: [...content.snapshots, { id: id('late snapshot'), record: snapshotRecord(more[0].id, 99) }] }, 'reopened')
+  await second.close()
+  await repairStore(dir)
+  const third = await openStore(t, dir)
+  await checkContent(t, third.store, { ...content, objects: [...content.objects, ...more], snapshots: [...content.snapshots, { id: id('late snapshot'), record: snapshotRecord(more[0].id, 99) }] }, 'after repair')
+  await third.close()
+})
 
 t.test('the object count is kept in the index; a store without it is counted once at open', async (t) => {
   const dir = await tempDir(t)

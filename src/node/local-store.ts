@@ -52,9 +52,16 @@ const MAX_CACHED_PACK_PATHS = 1024
 /** Backpressure: a put waits when this much is handed to the OS but not yet written. */
 const MAX_QUEUED_WRITE_BYTES = 16 * 1024 * 1024
 
+/**
+ * Which pack an entry goes to: chunks to data packs; trees, snapshots, key slots and the config to metadata
+ * packs, so that what a walk of the trees reads lies together on disk (not one seek per tree through gigabytes
+ * of data when the page cache is cold).
+ */
+type PackClass = 'data' | 'meta'
+
 export class LocalStore implements Store {
-  private writer: PackWriter | undefined
-  private creatingWriter: Promise<PackWriter> | undefined
+  private readonly writers: Record<PackClass, PackWriter | undefined> = { data: undefined, meta: undefined }
+  private readonly creatingWriters: Record<PackClass, Promise<PackWriter> | undefined> = { data: undefined, meta: undefined }
   private readonly pending = new Map<string, PendingObject>()
   /** Pack file paths by number, for `locate` (a bounded cache: cleared when full). */
   private readonly packPaths = new Map<number, string>()
@@ -194,7 +201,7 @@ export class LocalStore implements Store {
             }
           }
         }
-        const writer = await this.currentWriter()
+        const writer = await this.currentWriter(f.kind === ObjectKind.CHUNK ? 'data' : 'meta')
         const offset = writer.append(EntryType.OBJECT, f.id, f.envelope)
         this.pending.set(f.hex, { pack: writer.packNumber, offset, bodyLength: f.envelope.length, kind: f.kind, writer })
         this.putting.delete(f.hex)
@@ -387,8 +394,10 @@ export class LocalStore implements Store {
     try {
       if (this.failure === undefined) await this.flush()
     } finally {
-      await this.writer?.close().catch(() => {})
-      this.writer = undefined
+      for (const cls of ['data', 'meta'] as const) {
+        await this.writers[cls]?.close().catch(() => {})
+        this.writers[cls] = undefined
+      }
       for (const fd of this.readers.values()) closeSync(fd)
       this.readers.clear()
       await this.db.close()
@@ -409,7 +418,7 @@ export class LocalStore implements Store {
 
   private async appendMeta(type: EntryType, id: Uint8Array, body: Uint8Array, op: BatchOp): Promise<void> {
     this.throwIfFailed()
-    const writer = await this.currentWriter()
+    const writer = await this.currentWriter('meta')
     const offset = writer.append(type, id, body)
     this.pendingMeta.push({ writer, offset, op })
     this.noteAppended(writer, body.length)
@@ -420,26 +429,35 @@ export class LocalStore implements Store {
     this.appendedBytes += ENTRY_HEADER_BYTES + bytes + ENTRY_TRAILER_BYTES
     if (writer.sizeBytes >= this.packTargetBytes || this.unflushedBytes >= this.autoFlushBytes) {
       this.unflushedBytes = 0
-      if (writer.sizeBytes >= this.packTargetBytes && this.writer === writer) this.writer = undefined
+      if (writer.sizeBytes >= this.packTargetBytes) {
+        if (this.writers.data === writer) this.writers.data = undefined
+        if (this.writers.meta === writer) this.writers.meta = undefined
+      }
       void this.flush().catch(() => {})
     }
   }
 
-  private async currentWriter(): Promise<PackWriter> {
-    if (this.writer !== undefined) return this.writer
-    if (this.creatingWriter === undefined) {
-      this.creatingWriter = (async () => {
-        const packNumber = this.nextPack++
-        const path = packPath(this.dir, packNumber)
-        await fsp.mkdir(dirname(path), { recursive: true })
-        const writer = await PackWriter.create(packNumber, path)
-        this.appendedBytes += writer.sizeBytes
-        this.writer = writer
-        this.creatingWriter = undefined
-        return writer
+  private async currentWriter(cls: PackClass): Promise<PackWriter> {
+    const current = this.writers[cls]
+    if (current !== undefined) return current
+    let creating = this.creatingWriters[cls]
+    if (creating === undefined) {
+      creating = (async () => {
+        try {
+          const packNumber = this.nextPack++
+          const path = packPath(this.dir, packNumber)
+          await fsp.mkdir(dirname(path), { recursive: true })
+          const writer = await PackWriter.create(packNumber, path)
+          this.appendedBytes += writer.sizeBytes
+          this.writers[cls] = writer
+          return writer
+        } finally {
+          this.creatingWriters[cls] = undefined
+        }
       })()
+      this.creatingWriters[cls] = creating
     }
-    return this.creatingWriter
+    return creating
   }
 
   private async flushNow(): Promise<void> {
@@ -485,7 +503,7 @@ export class LocalStore implements Store {
     // entries appended while the batch was written stay pending for the next flush
     this.pendingMeta = this.pendingMeta.filter((m) => !committedMeta.has(m))
     for (const w of writers) {
-      if (w !== this.writer && w.sizeBytes === syncedBytes.get(w)) await w.close()
+      if (w !== this.writers.data && w !== this.writers.meta && w.sizeBytes === syncedBytes.get(w)) await w.close()
     }
   }
 
