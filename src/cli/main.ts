@@ -13,7 +13,7 @@ const USAGE = `Usage: arca COMMAND [options]
 Commands (each takes --repo DIR, or works against the paired node without it; the passphrase comes from
 ARCA_PASSPHRASE or --passphrase-file FILE):
   init                         create a vault in an empty directory
-  backup --plan NAME [--mode full|incremental|differential] [--exclude GLOB]... [--include GLOB]... PATH...
+  backup --plan NAME [--mode full|incremental|differential] [--exclude GLOB]... [--include GLOB]... [--no-cache] PATH...
   snapshots [--json]           list snapshots
   ls SNAPSHOT [PATH] [--json]  list files of a snapshot (SNAPSHOT: id prefix or "latest")
   restore SNAPSHOT[:PATH] --target DIR [--overwrite]
@@ -24,7 +24,7 @@ ARCA_PASSPHRASE or --passphrase-file FILE):
   pair INVITE [--name DEVICE] [--transport auto|tcp|swarm] [--replace]
                                pair this device with a storage node (config in ARCA_HOME, ~/.config/arca)
   plan add|edit|list|remove    backup plans with schedules ("arca plan help")
-  run PLAN [--json]            run a plan now, with its report
+  run PLAN [--json] [--no-cache]  run a plan now, with its report
   report last|list [--plan P] [--json]
   agent start                  run the plans on their schedules (foreground; stops on SIGTERM)
   mail set|show|test|off       where run reports are mailed ("arca mail help")
