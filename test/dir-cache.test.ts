@@ -3,6 +3,7 @@
  * changes in a backup: nothing in the snapshots (a plan backed up with the cache and one without give the same
  * trees and counts, through day-2 changes of every kind), only which trees are loaded.
  */
+import { execFileSync } from 'node:child_process'
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -279,6 +280,29 @@ t.test('skipped paths count only inside the backed-up paths', async (t) => {
   t.equal(again.gets, components, 'then the cache of that selection is used')
   t.equal(again.result.stats.dirs, components + 2, 'the skipped directory stays out (ancestors, a and b)')
   t.equal(inner.result.stats.dirs, components + 2)
+})
+
+t.test('a directory with its own warnings is never taken from the cache: the warning comes every run', async (t) => {
+  const dir = tempDir(t)
+  const data = join(dir, 'data')
+  mkdirSync(join(data, 'quiet'), { recursive: true })
+  mkdirSync(join(data, 'noisy'))
+  writeFileSync(join(data, 'quiet', 'f.txt'), 'a\n')
+  writeFileSync(join(data, 'noisy', 'g.txt'), 'b\n')
+  execFileSync('mkfifo', [join(data, 'noisy', 'pipe')])
+  const vault = await makeVault(t, dir)
+  const cacheDir = join(tempDir(t, 'arca-cache-'), 'cache')
+  const runs: { warnings: string[]; gets: number }[] = []
+  for (let i = 0; i < 3; i++) {
+    const { repo, pool } = await vault.open()
+    const before = vault.gets.count
+    const warnings: string[] = []
+    await backup(repo, { plan: 'p', paths: [data], mode: 'incremental', clock: systemClock, pool, cacheDir, onWarning: (w) => warnings.push(w.path) })
+    runs.push({ warnings, gets: vault.gets.count - before })
+  }
+  for (const r of runs) t.same(r.warnings, [join(data, 'noisy', 'pipe')], 'the FIFO is reported')
+  const components = data.split('/').filter((p) => p !== '').length
+  t.equal(runs[2].gets, components + 1, 'only the noisy directory is compared again (data and quiet come from the cache)')
 })
 
 t.test('CLI: the cache goes to ARCA_CACHE_DIR; --no-cache writes none', async (t) => {

@@ -43,15 +43,28 @@ export function dirCacheKey(keys: Pick<VaultKeys, 'treeIdKey'>): Uint8Array {
 
 /**
  * The digest of what a backup saw of a directory: its absolute path, and its scan (names, lstat fields, errors,
- * names that are not UTF-8). Equal digests mean an equal listing at the same place.
+ * names that are not UTF-8). Equal digests mean an equal listing at the same place. The parts are hashed one by
+ * one (the lstat fields in place), so a directory of a million entries is not copied into one buffer first.
  */
 export function listingDigest(key: Uint8Array, path: string, scan: DirScan): Uint8Array {
-  const names = Buffer.from(path + '\0' + scan.names.join('\0'), 'utf8')
-  const counts = Buffer.alloc(8)
-  counts.writeUInt32LE(scan.names.length, 0)
-  counts.writeUInt32LE(scan.invalid.length, 4)
-  const parts: Uint8Array[] = [counts, names, u8(scan.stats), u8(scan.errors), ...scan.invalid]
+  const head = Buffer.alloc(8)
+  head.writeUInt32LE(scan.names.length, 0)
+  head.writeUInt32LE(scan.invalid.length, 4)
+  const invalid = Buffer.concat(scan.invalid.flatMap((raw) => [u32(raw.length), raw]))
+  const parts = [
+    head,
+    keyedBlake3(key, Buffer.from(path + '\0' + scan.names.join('\0'), 'utf8')),
+    keyedBlake3(key, u8(scan.stats)),
+    keyedBlake3(key, u8(scan.errors)),
+    keyedBlake3(key, invalid),
+  ]
   return keyedBlake3(key, Buffer.concat(parts)).subarray(0, LISTING_DIGEST_BYTES)
+}
+
+function u32(value: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeUInt32LE(value)
+  return b
 }
 
 function u8(view: ArrayBufferView): Uint8Array {
