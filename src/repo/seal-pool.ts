@@ -56,7 +56,7 @@ interface Slot {
 const BATCH_BYTES = 512 * 1024
 const MiB = 1024 * 1024
 /** Returned batch buffers kept for reuse, at most. */
-const MAX_FREE_BATCH_BYTES = 16 * MiB
+const MAX_FREE_BATCH_BYTES = 32 * MiB
 const BATCH_JOBS = 256
 
 export class SealPool {
@@ -148,9 +148,13 @@ export class SealPool {
    */
   private takeBatchBuffer(size: number): Uint8Array {
     const capacity = size <= BATCH_BYTES ? BATCH_BYTES : Math.ceil(size / MiB) * MiB
-    const reused = this.freeBatches.get(capacity)?.pop()
+    // the smallest free buffer that holds it: chunk sizes vary, and a buffer allocated per batch would churn
+    // gigabytes through malloc (and start a full collection every 64 MiB of them) on a large backup
+    let best = 0
+    for (const c of this.freeBatches.keys()) if (c >= capacity && (best === 0 || c < best) && this.freeBatches.get(c)!.length > 0) best = c
+    const reused = best === 0 ? undefined : this.freeBatches.get(best)!.pop()
     if (reused !== undefined) {
-      this.freeBatchBytes -= capacity
+      this.freeBatchBytes -= best
       return reused
     }
     return new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, capacity)
