@@ -88,9 +88,9 @@ function isEntryPoint(): boolean {
 
 /**
  * V8 lets a heap grow up to 4x its live size between full collections when the program allocates fast, as a backup
- * does (promises, chunk ids, tree nodes). 1.5x lowered the peak resident memory of a day-1 backup by 30-50 MiB
- * (about 440 to about 400 MiB) with no time difference beyond noise (docs/PERFORMANCE.md, "Memory"). Set before any
- * worker starts.
+ * does (promises, chunk ids, tree nodes). 1.5x lowers the peak resident memory of a day-1 backup by 30-50 MiB
+ * (about 450 to about 410 MiB); on the full benchmark dataset it also costs about 7 % of the time (about 90 full
+ * collections instead of 35; docs/PERFORMANCE.md, "Batch buffers reused by best fit"). Set before any worker starts.
  */
 const HEAP_GROWING_PERCENT = 50
 
