@@ -215,6 +215,14 @@ t.test('a backup with the cache gives what one without gives, through changes of
   t.equal(xattr.cached.stats.filesUnchanged, xattr.plain.stats.filesUnchanged)
   rmSync(join(data, 'deep', 'er', 'est'), { recursive: true })
   await same('a subtree removed')
+  // differential runs compare against the last full snapshot, whose trees the cache (written by the last run)
+  // may or may not know
+  const diff1 = await same('differential', { mode: 'differential' })
+  t.equal(diff1.cached.mode, 'differential')
+  writeFileSync(join(data, 'deep', 'late.txt'), 'late\n')
+  await same('differential after a change', { mode: 'differential' })
+  await same('full', { mode: 'full' })
+  await same('incremental after a full')
   await same('excluded files', { excludes: ['*.txt'] })
   t.same(logs, [], 'nothing logged: other rules just leave the cache aside')
 
