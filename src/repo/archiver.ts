@@ -347,7 +347,10 @@ class Archiver {
     const { refs, plain } = await this.repo.loadTreeRecord(id)
     if (plain[0] !== TREE_VERSION) return undefined
     const uses = new Map<string, number>()
-    for (const b of before) uses.set(toHex(b), (uses.get(toHex(b)) ?? 0) + 1)
+    for (const b of before) {
+      const hex = toHex(b)
+      uses.set(hex, (uses.get(hex) ?? 0) + 1)
+    }
     const position = new Map(refs.map((r, i) => [toHex(r), i]))
     const patched = [...refs]
     for (let i = 0; i < before.length; i++) {

@@ -178,10 +178,6 @@ export class DirCacheWriter {
   /** Start (in `raw`) of each record: tree id (32), then the record as stored. */
   private starts: number[] = []
 
-  get size(): number {
-    return this.starts.length
-  }
-
   add(id: Uint8Array, record: DirRecord): void {
     if (id.length !== 32 || record.listing.length !== LISTING_DIGEST_BYTES) throw new Error('Directory cache records need a 32-byte tree id and a 16-byte listing digest')
     const need = 32 + RECORD_FIXED_BYTES + record.subtrees.length * 32

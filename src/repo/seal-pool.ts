@@ -148,8 +148,8 @@ export class SealPool {
    */
   private takeBatchBuffer(size: number): Uint8Array {
     const capacity = size <= BATCH_BYTES ? BATCH_BYTES : Math.ceil(size / MiB) * MiB
-    // the smallest free buffer that holds it: chunk sizes vary, and a buffer allocated per batch would churn
-    // gigabytes through malloc (and start a full collection every 64 MiB of them) on a large backup
+    // the smallest free buffer that holds it: chunk sizes vary, and a buffer allocated per batch churned about
+    // 1.4 GB through malloc on a day-1 backup (docs/PERFORMANCE.md, "Batch buffers reused by best fit")
     let best = 0
     for (const c of this.freeBatches.keys()) if (c >= capacity && (best === 0 || c < best) && this.freeBatches.get(c)!.length > 0) best = c
     const reused = best === 0 ? undefined : this.freeBatches.get(best)!.pop()
