@@ -8,6 +8,8 @@
  *   scanDirAsync(path)            -> Promise of the same                on a libuv thread
  *   blake3KeyedInto(key, data, out)          -> undefined   keyed BLAKE3 of data into the 32 bytes of out
  *   findCut(gear, data, from, normal, to, maskS, maskL) -> n   the chunker's gear-hash scan (see chunker.ts)
+ *   sealBatch(dataKey, level, input, jobs, salts, out, results, threads) -> Promise   objects sealed on a seal thread
+ *   sealBatchSync(the same arguments)                                -> undefined the same on the calling thread
  *
  * A file system without extended attributes (ENOTSUP) lists none. Other failures throw an Error carrying `code`
  * (the errno name), `errno`, `syscall` and `path`, as node:fs errors do.
@@ -23,7 +25,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include "blake3.h"
+#include <openssl/evp.h>
+#include "zstd.h"
 
 #define PATH_BYTES 4096
 #define NAME_BYTES 256
@@ -461,6 +466,339 @@ static napi_value find_cut(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * Sealing a batch of objects, as sealParts in src/dedup/seal.ts does one at a time (DESIGN.md, "Sealed objects"):
+ *   out      = header | salt (16) | AES-256-GCM(key, zero nonce, aad, plaintext) | tag (16)
+ *   plaintext= compression (u8) | rawLength (u32 LE) | bodyLength (u32 LE) | body | zeros to padmeLength(9 + bodyLength)
+ *   key      = keyed BLAKE3(dataKey, salt), aad = "arca/object/v1" | id | header
+ * with the same choice of compression as compressChunk in src/dedup/compression.ts. AES-GCM is OpenSSL's, as
+ * exported by the node binary (the same code node:crypto runs); zstd is the library zstd-napi ships.
+ */
+#define SALT_BYTES 16
+#define TAG_BYTES 16
+#define SEAL_HEADER_BYTES 9
+#define SAMPLE_BYTES (32 * 1024)
+#define MIN_COMPRESS_BYTES 128
+#define JOB_FIELDS 4
+#define RESULT_FIELDS 3
+static const char AAD_PREFIX[] = "arca/object/v1";
+static const uint8_t ZERO_NONCE[12] = { 0 };
+static const uint8_t ZERO_BLOCK[4096] = { 0 };
+
+/* Per thread (the JS thread and each libuv thread that runs a batch): contexts and the compression buffer. */
+static __thread ZSTD_CCtx *cctx_main = NULL;
+static __thread int cctx_main_level = -1000;
+static __thread ZSTD_CCtx *cctx_sample = NULL;
+static __thread uint8_t *compress_buffer = NULL;
+static __thread size_t compress_capacity = 0;
+static __thread EVP_CIPHER_CTX *cipher_ctx = NULL;
+
+/* As padmeLength in src/dedup/padme.ts. */
+static uint64_t padme_length(uint64_t length) {
+  if (length < 2) return length;
+  int e = 63 - __builtin_clzll(length);
+  int s = (31 - __builtin_clz((unsigned)e)) + 1;
+  int lastBits = e - s;
+  if (lastBits <= 0) return length;
+  uint64_t mask = ((uint64_t)1 << lastBits) - 1;
+  return (length + mask) & ~mask;
+}
+
+/* zstd of src into the thread's compression buffer; its length, or 0 with *error set. */
+static size_t compress_into_buffer(ZSTD_CCtx **ctx, int *ctxLevel, int level, const uint8_t *src, size_t length, const char **error) {
+  size_t bound = ZSTD_compressBound(length);
+  if (compress_capacity < bound) {
+    size_t capacity = bound < 1024 * 1024 ? 1024 * 1024 : bound;
+    uint8_t *grown = realloc(compress_buffer, capacity);
+    if (grown == NULL) { *error = "out of memory for the compression buffer"; return 0; }
+    compress_buffer = grown;
+    compress_capacity = capacity;
+  }
+  if (*ctx == NULL && (*ctx = ZSTD_createCCtx()) == NULL) { *error = "cannot create a zstd context"; return 0; }
+  if (*ctxLevel != level) {
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(*ctx, ZSTD_c_compressionLevel, level))) { *error = "invalid zstd level"; return 0; }
+    *ctxLevel = level;
+  }
+  size_t n = ZSTD_compress2(*ctx, compress_buffer, compress_capacity, src, length);
+  if (ZSTD_isError(n)) { *error = ZSTD_getErrorName(n); return 0; }
+  return n;
+}
+
+/* The same choice as compressChunk: *alg 1 and the body in the compression buffer, or *alg 0 and the data itself. */
+static const uint8_t *choose_body(int level, const uint8_t *data, size_t length, uint8_t *alg, size_t *bodyLength, const char **error) {
+  static __thread int sampleLevel = -1000;
+  *alg = 0;
+  *bodyLength = length;
+  if (length < MIN_COMPRESS_BYTES) return data;
+  if (length > 4 * SAMPLE_BYTES) {
+    size_t start = length / 2 - SAMPLE_BYTES / 2;
+    size_t n = compress_into_buffer(&cctx_sample, &sampleLevel, 1, data + start, SAMPLE_BYTES, error);
+    if (*error != NULL) return NULL;
+    if ((double)n > (double)SAMPLE_BYTES * (1 - 0.03)) return data;
+  }
+  size_t packed = compress_into_buffer(&cctx_main, &cctx_main_level, level, data, length, error);
+  if (*error != NULL) return NULL;
+  if ((double)packed > (double)length * (1 - 0.03)) return data;
+  *alg = 1;
+  *bodyLength = packed;
+  return compress_buffer;
+}
+
+static int gcm_update(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, size_t length) {
+  while (length > 0) {
+    int piece = length > (1 << 30) ? (1 << 30) : (int)length, written = 0;
+    if (EVP_EncryptUpdate(ctx, out, &written, in, piece) != 1 || written != piece) return 0;
+    out += piece;
+    in += piece;
+    length -= (size_t)piece;
+  }
+  return 1;
+}
+
+/* Seals one object into out[0, capacity): its sealed length, or 0 with *error set. */
+static size_t seal_one(const uint8_t *dataKey, int level, const uint8_t *id, size_t idLength, const uint8_t *header,
+                       size_t headerLength, const uint8_t *data, size_t length, const uint8_t *salt, uint8_t *out,
+                       size_t capacity, size_t *compressedBytes, const char **error) {
+  if (length > 0xffffffffu) { *error = "object too large to seal"; return 0; }
+  uint8_t alg;
+  size_t bodyLength;
+  const uint8_t *body = choose_body(level, data, length, &alg, &bodyLength, error);
+  if (*error != NULL) return 0;
+  uint64_t padded = padme_length(SEAL_HEADER_BYTES + bodyLength);
+  uint64_t total = headerLength + SALT_BYTES + padded + TAG_BYTES;
+  if (total > capacity) { *error = "output buffer too small for a sealed object"; return 0; }
+  uint8_t key[BLAKE3_OUT_LEN];
+  blake3_hasher hasher;
+  blake3_hasher_init_keyed(&hasher, dataKey);
+  blake3_hasher_update(&hasher, salt, SALT_BYTES);
+  blake3_hasher_finalize(&hasher, key, BLAKE3_OUT_LEN);
+  if (cipher_ctx == NULL && (cipher_ctx = EVP_CIPHER_CTX_new()) == NULL) { *error = "cannot create a cipher context"; return 0; }
+  EVP_CIPHER_CTX *ctx = cipher_ctx;
+  int ignored = 0;
+  uint8_t head[SEAL_HEADER_BYTES] = { alg,
+    (uint8_t)length, (uint8_t)(length >> 8), (uint8_t)(length >> 16), (uint8_t)(length >> 24),
+    (uint8_t)bodyLength, (uint8_t)(bodyLength >> 8), (uint8_t)(bodyLength >> 16), (uint8_t)(bodyLength >> 24) };
+  memcpy(out, header, headerLength);
+  memcpy(out + headerLength, salt, SALT_BYTES);
+  uint8_t *cipherText = out + headerLength + SALT_BYTES;
+  int ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, ZERO_NONCE) == 1 &&
+           EVP_EncryptUpdate(ctx, NULL, &ignored, (const uint8_t *)AAD_PREFIX, (int)(sizeof AAD_PREFIX - 1)) == 1 &&
+           EVP_EncryptUpdate(ctx, NULL, &ignored, id, (int)idLength) == 1 &&
+           (headerLength == 0 || EVP_EncryptUpdate(ctx, NULL, &ignored, header, (int)headerLength) == 1) &&
+           gcm_update(ctx, cipherText, head, SEAL_HEADER_BYTES) &&
+           gcm_update(ctx, cipherText + SEAL_HEADER_BYTES, body, bodyLength);
+  size_t at = SEAL_HEADER_BYTES + bodyLength;
+  while (ok && at < padded) {
+    size_t piece = padded - at > sizeof ZERO_BLOCK ? sizeof ZERO_BLOCK : padded - at;
+    ok = gcm_update(ctx, cipherText + at, ZERO_BLOCK, piece);
+    at += piece;
+  }
+  ok = ok && EVP_EncryptFinal_ex(ctx, cipherText + padded, &ignored) == 1 && ignored == 0 &&
+       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, cipherText + padded) == 1;
+  memset(key, 0, sizeof key);
+  if (!ok) { *error = "AES-256-GCM encryption failed"; return 0; }
+  *compressedBytes = bodyLength;
+  return (size_t)total;
+}
+
+typedef struct seal_batch {
+  struct seal_batch *next;
+  napi_threadsafe_function done;
+  napi_deferred deferred;
+  napi_ref refs[6];
+  uint8_t dataKey[BLAKE3_KEY_LEN];
+  int level;
+  const uint8_t *input;
+  size_t inputLength;
+  const int32_t *jobs;
+  size_t jobCount;
+  const uint8_t *salts;
+  uint8_t *out;
+  size_t outLength;
+  int32_t *results;
+  const char *error;
+} seal_batch;
+
+static void seal_batch_run(seal_batch *b) {
+  size_t at = 0;
+  for (size_t i = 0; i < b->jobCount && b->error == NULL; i++) {
+    const int32_t *j = b->jobs + i * JOB_FIELDS;
+    const uint8_t *id = b->input + j[0];
+    size_t compressed = 0;
+    size_t n = seal_one(b->dataKey, b->level, id, (size_t)j[1], id + j[1], (size_t)j[2], id + j[1] + j[2], (size_t)j[3],
+                        b->salts + i * SALT_BYTES, b->out + at, b->outLength - at, &compressed, &b->error);
+    if (b->error != NULL) break;
+    int32_t *r = b->results + i * RESULT_FIELDS;
+    r[0] = (int32_t)at;
+    r[1] = (int32_t)n;
+    r[2] = (int32_t)compressed;
+    at += n;
+  }
+}
+
+/* A typed array's bytes, element type and count, or 0 with a TypeError thrown. */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *count, const char *what, const char *expectation) {
+  bool isTyped = false;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  if (napi_is_typedarray(env, v, &isTyped) != napi_ok || !isTyped ||
+      napi_get_typedarray_info(env, v, &type, count, data, &buffer, &offset) != napi_ok || type != want) return fail_arg(env, what, expectation);
+  return 1;
+}
+
+/* Checks the arguments of sealBatch and fills b; 0 with a TypeError or RangeError thrown. */
+static int seal_batch_from(napi_env env, napi_callback_info info, seal_batch *b, napi_value argv[7]) {
+  size_t argc = 7;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 7) { throw_type(env, "sealBatch(dataKey, level, input, jobs, salts, out, results) takes seven arguments"); return 0; }
+  uint8_t *key, *salts, *out, *input;
+  size_t keyLength, saltsLength, jobCount, resultCount;
+  int32_t level;
+  void *jobs, *results;
+  if (!get_bytes(env, argv[0], &key, &keyLength, "dataKey")) return 0;
+  if (keyLength != BLAKE3_KEY_LEN) { throw_type(env, "The \"dataKey\" argument must be 32 bytes"); return 0; }
+  if (napi_get_value_int32(env, argv[1], &level) != napi_ok) { throw_type(env, "The \"level\" argument must be a zstd level"); return 0; }
+  if (!get_bytes(env, argv[2], &input, &b->inputLength, "input") ||
+      !get_typed(env, argv[3], napi_int32_array, &jobs, &jobCount, "jobs", "must be an Int32Array") ||
+      !get_bytes(env, argv[4], &salts, &saltsLength, "salts") || !get_bytes(env, argv[5], &out, &b->outLength, "out") ||
+      !get_typed(env, argv[6], napi_int32_array, &results, &resultCount, "results", "must be an Int32Array")) return 0;
+  if (jobCount % JOB_FIELDS != 0) { throw_type(env, "The \"jobs\" argument must hold 4 numbers per job"); return 0; }
+  b->jobCount = jobCount / JOB_FIELDS;
+  if (saltsLength != b->jobCount * SALT_BYTES || resultCount != b->jobCount * RESULT_FIELDS) {
+    throw_type(env, "sealBatch: salts must hold 16 bytes and results 3 numbers per job");
+    return 0;
+  }
+  const int32_t *j = jobs;
+  for (size_t i = 0; i < b->jobCount; i++, j += JOB_FIELDS) {
+    if (j[0] < 0 || j[1] < 0 || j[2] < 0 || j[3] < 0 || (uint64_t)j[0] + (uint64_t)j[1] + (uint64_t)j[2] + (uint64_t)j[3] > b->inputLength) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "sealBatch: a job lies outside the input");
+      return 0;
+    }
+  }
+  memcpy(b->dataKey, key, BLAKE3_KEY_LEN);
+  b->level = level;
+  b->input = input;
+  b->jobs = jobs;
+  b->salts = salts;
+  b->out = out;
+  b->results = results;
+  b->error = NULL;
+  return 1;
+}
+
+static napi_value seal_batch_sync(napi_env env, napi_callback_info info) {
+  seal_batch b;
+  napi_value argv[7];
+  if (!seal_batch_from(env, info, &b, argv)) return NULL;
+  seal_batch_run(&b);
+  memset(b.dataKey, 0, sizeof b.dataKey);
+  if (b.error != NULL) napi_throw_error(env, "ERR_SEAL", b.error);
+  return NULL;
+}
+
+/*
+ * Seal threads: a process-wide FIFO of batches served by threads of their own, started on demand, so that a
+ * thread goes on to the next batch without waiting for the JavaScript thread to hand it over (as a libuv work
+ * item would: queued batches would wait while the main thread reads files). Each batch settles its promise
+ * through a thread-safe function of its own, which also keeps the event loop alive until then.
+ */
+#define MAX_SEAL_THREADS 8
+static pthread_mutex_t seal_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t seal_ready = PTHREAD_COND_INITIALIZER;
+static seal_batch *seal_head = NULL, *seal_tail = NULL;
+static int seal_threads = 0;
+
+static void *seal_thread(void *unused) {
+  (void)unused;
+  for (;;) {
+    pthread_mutex_lock(&seal_lock);
+    while (seal_head == NULL) pthread_cond_wait(&seal_ready, &seal_lock);
+    seal_batch *b = seal_head;
+    seal_head = b->next;
+    if (seal_head == NULL) seal_tail = NULL;
+    pthread_mutex_unlock(&seal_lock);
+    seal_batch_run(b);
+    napi_threadsafe_function done = b->done; /* b may be freed on the JavaScript thread as soon as it is called */
+    napi_call_threadsafe_function(done, b, napi_tsfn_nonblocking);
+    napi_release_threadsafe_function(done, napi_tsfn_release);
+  }
+  return NULL;
+}
+
+/* On the JavaScript thread: settles the batch's promise and frees it. */
+static void seal_batch_settle(napi_env env, napi_value callback, void *context, void *data) {
+  (void)callback;
+  (void)context;
+  seal_batch *b = data;
+  if (env != NULL) {
+    if (b->error != NULL) {
+      napi_value message, err;
+      napi_create_string_utf8(env, b->error, NAPI_AUTO_LENGTH, &message);
+      napi_create_error(env, NULL, message, &err);
+      napi_reject_deferred(env, b->deferred, err);
+    } else {
+      napi_value undefined;
+      napi_get_undefined(env, &undefined);
+      napi_resolve_deferred(env, b->deferred, undefined);
+    }
+    for (int i = 0; i < 6; i++) napi_delete_reference(env, b->refs[i]);
+  }
+  memset(b->dataKey, 0, sizeof b->dataKey);
+  free(b);
+}
+
+/* sealBatch(..., threads): queued for the seal threads, `threads` of which are running once it returns. The
+ * arrays stay referenced until the promise settles; the caller must not touch them meanwhile. */
+static napi_value seal_batch_async(napi_env env, napi_callback_info info) {
+  seal_batch *b = calloc(1, sizeof *b);
+  if (b == NULL) return throw_errno(env, ENOMEM, "sealBatch", "");
+  napi_value argv[8];
+  if (!seal_batch_from(env, info, b, argv)) { free(b); return NULL; }
+  size_t argc = 8;
+  int32_t threads = 2;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc >= 8 && (napi_get_value_int32(env, argv[7], &threads) != napi_ok || threads < 1 || threads > MAX_SEAL_THREADS)) {
+    free(b);
+    return throw_type(env, "The \"threads\" argument must be a number from 1 to 8");
+  }
+  napi_value promise, name;
+  napi_create_promise(env, &b->deferred, &promise);
+  napi_create_string_utf8(env, "arca:sealBatch", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, seal_batch_settle, &b->done) != napi_ok) {
+    free(b);
+    return throw_errno(env, ENOMEM, "sealBatch", "");
+  }
+  int kept[6] = { 0, 2, 3, 4, 5, 6 };
+  for (int i = 0; i < 6; i++) napi_create_reference(env, argv[kept[i]], 1, &b->refs[i]);
+  pthread_mutex_lock(&seal_lock);
+  while (seal_threads < threads) {
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attr, seal_thread, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) break;
+    seal_threads++;
+  }
+  if (seal_threads == 0) {
+    pthread_mutex_unlock(&seal_lock);
+    napi_threadsafe_function done = b->done;
+    b->error = "cannot start a seal thread";
+    seal_batch_settle(env, NULL, NULL, b);
+    napi_release_threadsafe_function(done, napi_tsfn_release);
+    return promise;
+  }
+  b->next = NULL;
+  if (seal_tail != NULL) seal_tail->next = b;
+  else seal_head = b;
+  seal_tail = b;
+  pthread_cond_signal(&seal_ready);
+  pthread_mutex_unlock(&seal_lock);
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -469,6 +807,8 @@ NAPI_MODULE_INIT() {
     { "scanDirAsync", NULL, scan_dir_async, NULL, NULL, NULL, napi_enumerable, NULL },
     { "blake3KeyedInto", NULL, blake3_keyed_into, NULL, NULL, NULL, napi_enumerable, NULL },
     { "findCut", NULL, find_cut, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sealBatch", NULL, seal_batch_async, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sealBatchSync", NULL, seal_batch_sync, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

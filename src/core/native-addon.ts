@@ -1,7 +1,7 @@
 /**
  * The native addon (`native/arca_native.c`, built by `node-gyp` at install): what Node lacks or does slowly —
- * extended attributes, a directory listed and lstat-ed in one call, keyed BLAKE3 without an object per hash and
- * the chunker's scan over the caller's bytes. Loaded on first use; a missing build is an error that says how to
+ * extended attributes, a directory listed and lstat-ed in one call, keyed BLAKE3 without an object per hash, the
+ * chunker's scan over the caller's bytes and the sealing of a batch of objects on a libuv thread. Loaded on first use; a missing build is an error that says how to
  * build it.
  */
 import { createRequire } from 'node:module'
@@ -15,6 +15,8 @@ interface NativeAddon {
   scanDirAsync(path: string): Promise<DirScan>
   blake3KeyedInto(key: Uint8Array, data: Uint8Array, out: Uint8Array): void
   findCut(gear: Uint32Array, data: Uint8Array, from: number, normal: number, to: number, maskS: number, maskL: number): number
+  sealBatch(dataKey: Uint8Array, level: number, input: Uint8Array, jobs: Int32Array, salts: Uint8Array, out: Uint8Array, results: Int32Array, threads: number): Promise<void>
+  sealBatchSync(dataKey: Uint8Array, level: number, input: Uint8Array, jobs: Int32Array, salts: Uint8Array, out: Uint8Array, results: Int32Array): void
 }
 
 /** Fields per entry in `DirScan.stats`, in this order. */
@@ -86,4 +88,34 @@ export function findCut(gear: Uint32Array, data: Uint8Array, from: number, norma
 /** Sets one extended attribute on an open file (fd) or on a path (a symlink itself). Throws node:fs-like errors. */
 export function setXattr(target: string | number, name: string, value: Uint8Array): void {
   load().setXattr(target, name, value)
+}
+
+/**
+ * The arguments of `sealBatch`: `jobs` holds [offset, idLength, headerLength, dataLength] per object, each the
+ * id, envelope header and plaintext laid out one after the other in `input`; `salts` 16 fresh random bytes per
+ * object; `results` receives [offset in out, length, compressedBytes] per object.
+ */
+export interface SealBatchArgs {
+  dataKey: Uint8Array
+  level: number
+  input: Uint8Array
+  jobs: Int32Array
+  salts: Uint8Array
+  out: Uint8Array
+  results: Int32Array
+}
+
+/**
+ * Seals every object of a batch into `out`, each as `envelope header | sealed payload`, byte for byte what
+ * `sealObject` (repo/objects.ts) gives for the same salt. Batches queue for the addon's seal threads, of which
+ * `threads` (1-8) run once this returns; none is ever stopped. None of the arrays may be touched until the
+ * promise settles; it rejects on an internal failure (memory, a buffer too small), never for the data.
+ */
+export function sealBatch(a: SealBatchArgs, threads: number): Promise<void> {
+  return load().sealBatch(a.dataKey, a.level, a.input, a.jobs, a.salts, a.out, a.results, threads)
+}
+
+/** `sealBatch` on the calling thread. */
+export function sealBatchSync(a: SealBatchArgs): void {
+  load().sealBatchSync(a.dataKey, a.level, a.input, a.jobs, a.salts, a.out, a.results)
 }

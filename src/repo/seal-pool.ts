@@ -1,14 +1,20 @@
 /**
- * A pool of worker threads that seal and open objects in batches, so both cores work during backup, restore and
- * check. Jobs are copied at submit into one batch buffer that is transferred (not cloned) to a worker; results
- * come back the same way. Falls back to running jobs inline when the compiled worker script is absent (tests that
- * run the TypeScript sources directly) or when asked for 0 workers.
+ * A pool that seals and opens objects in batches off the main thread, so both cores work during backup, restore
+ * and check. Jobs are copied at submit into one batch buffer. A batch of seals goes to the native addon, which
+ * seals it on a libuv thread into one output buffer (no JavaScript and no allocation per object there); any
+ * other batch is transferred (not cloned) to a worker thread, and its results come back the same way. Falls back
+ * to running jobs inline when the compiled worker script is absent (tests that run the TypeScript sources
+ * directly) or when asked for 0 workers.
  */
+import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { ArcaError, ERROR_CODES, type ErrorCode } from '../core/errors.js'
+import { sealBatch } from '../core/native-addon.js'
+import { padmeLength } from '../dedup/padme.js'
+import { SALT_BYTES, TAG_BYTES } from '../dedup/seal.js'
 import type { ObjectKind } from '../protocol/object-envelope.js'
 import type { FilePlace } from '../protocol/store.js'
 import { openObject, sealObject, type ObjectKeys } from './objects.js'
@@ -47,6 +53,14 @@ interface Waiter {
   bytes: number
 }
 
+/** A batch of seals for the native addon (see `sealBatch` in core/native-addon.ts). */
+interface NativeBatch {
+  input: Uint8Array
+  jobs: Int32Array
+  out: Uint8Array
+  waiters: Waiter[]
+}
+
 interface Slot {
   worker: Worker
   inflight: number
@@ -58,6 +72,9 @@ const MiB = 1024 * 1024
 /** Returned batch buffers kept for reuse, at most. */
 const MAX_FREE_BATCH_BYTES = 32 * MiB
 const BATCH_JOBS = 256
+/** The sealed payload's bytes beyond the padded plaintext, and its plaintext header (see dedup/seal.ts). */
+const SEAL_OVERHEAD = SALT_BYTES + TAG_BYTES
+const SEAL_HEADER_BYTES = 9
 
 export class SealPool {
   private readonly workers: Slot[] = []
@@ -73,15 +90,25 @@ export class SealPool {
   private readonly freeBatches = new Map<number, Uint8Array[]>()
   private freeBatchBytes = 0
   private failure: unknown = undefined
+  /** Native seal batches not yet settled. */
+  private nativeRunning = 0
+  private nativeIdle: (() => void) | undefined
 
   private readonly level: number
   private readonly script: string
   private readonly workerCount: number
 
-  constructor(private readonly keys: ObjectKeys, options: { workers?: number; zstdLevel?: number } = {}) {
+  private readonly isNativeSeal: boolean
+
+  /**
+   * `workers`: threads that work at once (default: up to two, one per core), worker threads or the native
+   * addon's seal threads. `nativeSeal: false` sends seal batches to worker threads as well.
+   */
+  constructor(private readonly keys: ObjectKeys, options: { workers?: number; zstdLevel?: number; nativeSeal?: boolean } = {}) {
     this.level = options.zstdLevel ?? 3
     this.script = fileURLToPath(new URL('./seal-worker.js', import.meta.url))
     this.workerCount = existsSync(this.script) ? (options.workers ?? Math.min(2, availableParallelism())) : 0
+    this.isNativeSeal = options.nativeSeal ?? true
   }
 
   get isInline(): boolean {
@@ -113,7 +140,6 @@ export class SealPool {
       }
     }
     if (this.failure !== undefined) return Promise.reject(this.failure)
-    if (this.workers.length === 0) this.startWorkers()
     const header = job.op === 'seal' ? job.header : EMPTY
     const size = job.id.length + header.length + job.data.length
     if (this.batch !== undefined && this.batchUsed + size > this.batch.length) this.dispatch()
@@ -173,6 +199,11 @@ export class SealPool {
   private dispatch(): void {
     this.scheduled = false
     if (this.batch === undefined || this.batchJobs.length === 0) return
+    if (this.isNativeSeal && this.batchJobs.every((j) => j[0] === 0)) {
+      this.dispatchNative()
+      return
+    }
+    if (this.workers.length === 0) this.startWorkers()
     const slot = this.workers.reduce((a, b) => (b.inflight < a.inflight ? b : a))
     const seq = this.seq++
     const bytes = this.batchWaiters.reduce((n, w) => n + w.bytes, 0)
@@ -186,6 +217,47 @@ export class SealPool {
     this.batchWorkBytes = 0
     this.batchWaiters = []
     slot.worker.postMessage(message, [buffer])
+  }
+
+  /** Hands the current batch (seals only) to the native addon's seal threads, `workerCount` of them. */
+  private dispatchNative(): void {
+    const jobs = new Int32Array(this.batchJobs.length * 4)
+    let capacity = 0
+    this.batchJobs.forEach(([, , at, idLength, headerLength, dataLength], i) => {
+      jobs[i * 4] = at
+      jobs[i * 4 + 1] = idLength
+      jobs[i * 4 + 2] = headerLength
+      jobs[i * 4 + 3] = dataLength
+      // a body is stored compressed only when that makes it shorter, so this is the most a sealed object takes
+      capacity += headerLength + SEAL_OVERHEAD + padmeLength(SEAL_HEADER_BYTES + dataLength)
+    })
+    const batch: NativeBatch = { input: this.batch!, jobs, out: new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, capacity), waiters: this.batchWaiters }
+    this.batch = undefined
+    this.batchJobs = []
+    this.batchSources = []
+    this.batchWorkBytes = 0
+    this.batchWaiters = []
+    this.runNative(batch)
+  }
+
+  private runNative(batch: NativeBatch): void {
+    this.nativeRunning++
+    const count = batch.waiters.length
+    const results = new Int32Array(count * 3)
+    const settle = (err: unknown): void => {
+      this.nativeRunning--
+      this.keepBatchBuffer(batch.input.buffer as ArrayBuffer)
+      for (let i = 0; i < count; i++) {
+        const w = batch.waiters[i]
+        if (err !== undefined) w.reject(err)
+        else w.resolve({ data: batch.out.subarray(results[i * 3], results[i * 3] + results[i * 3 + 1]), compressedBytes: results[i * 3 + 2], plainBytes: batch.jobs[i * 4 + 3], isWritten: false })
+      }
+      if (this.nativeRunning === 0) this.nativeIdle?.()
+    }
+    sealBatch({ dataKey: this.keys.dataKey, level: this.level, input: batch.input, jobs: batch.jobs, salts: randomBytes(count * SALT_BYTES), out: batch.out, results }, this.workerCount).then(
+      () => settle(undefined),
+      (err: unknown) => settle(err),
+    )
   }
 
   private onResults(slot: Slot, msg: ResultMessage): void {
@@ -214,6 +286,8 @@ export class SealPool {
    */
   async close(): Promise<void> {
     this.dispatch()
+    if (this.nativeRunning > 0) await new Promise<void>((resolve) => (this.nativeIdle = resolve))
+    this.nativeIdle = undefined
     await Promise.all(
       this.workers.map(async ({ worker }) => {
         const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))

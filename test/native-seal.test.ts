@@ -1,0 +1,167 @@
+/**
+ * Sealing in the native addon (sealBatch, native/arca_native.c) against the JavaScript seal (src/dedup/seal.ts):
+ * byte-identical envelopes for the same salt across sizes, contents, headers and zstd levels, on the calling
+ * thread and on the seal threads; the results open; bad arguments are clear errors; and the compiled SealPool
+ * (which alone can start threads) seals through it with the same results as the inline pool.
+ */
+import { randomBytes as cryptoRandomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import t, { type Test } from 'tap'
+import { sealBatch, sealBatchSync, type SealBatchArgs } from '../src/core/native-addon.js'
+import { padmeLength } from '../src/dedup/padme.js'
+import { deriveVaultKeys } from '../src/dedup/vault-keys.js'
+import { envelopeHeader, ObjectKind } from '../src/protocol/object-envelope.js'
+import { CHUNK_HEADER, chunkId, openObject, sealObject, treeId } from '../src/repo/objects.js'
+import { SealPool as SourceSealPool } from '../src/repo/seal-pool.js'
+import { rng } from './helpers/rng.js'
+
+const MiB = 1024 * 1024
+const keys = deriveVaultKeys(Uint8Array.from({ length: 32 }, (_, i) => 3 * i + 1))
+
+function pseudoRandom(seed: number, length: number): Buffer {
+  const next = rng(seed)
+  const words = new Uint32Array(Math.ceil(length / 4))
+  for (let i = 0; i < words.length; i++) words[i] = next()
+  return Buffer.from(words.buffer, 0, length)
+}
+
+function text(length: number): Buffer {
+  const out = Buffer.alloc(length)
+  for (let i = 0, line = 0; i < length; line++) i += out.write(`row ${line}; name ${line % 97}; total ${(line * 31) % 1000}\n`, i)
+  return out
+}
+
+/** Random except for a compressible first half: the 32 KiB sample in the middle decides on no compression. */
+function halfText(length: number): Buffer {
+  const out = pseudoRandom(length, length)
+  text(length >> 1).copy(out)
+  return out
+}
+
+interface Obj {
+  id: Uint8Array
+  header: Uint8Array
+  plain: Uint8Array
+}
+
+function chunk(plain: Uint8Array): Obj {
+  return { id: chunkId(keys, plain), header: CHUNK_HEADER, plain }
+}
+
+function tree(plain: Uint8Array, refs: Uint8Array[]): Obj {
+  const header = envelopeHeader(ObjectKind.TREE, refs)
+  return { id: treeId(keys, header, plain), header, plain }
+}
+
+const SIZES = [0, 1, 127, 128, 129, 4096, 128 * 1024, 128 * 1024 + 1, 300_000, MiB]
+const objects: Obj[] = []
+for (const size of SIZES) objects.push(chunk(pseudoRandom(size + 1, size)), chunk(text(size)), chunk(Buffer.alloc(size)), chunk(halfText(size)))
+objects.push(chunk(text(3 * MiB + 17)), tree(text(5000), [chunkId(keys, Buffer.from('a')), chunkId(keys, Buffer.from('b'))]), tree(Buffer.alloc(0), []))
+
+/** The batch arguments for `objs`, laid out after a few bytes of other data, with fresh salts. */
+function batchOf(objs: Obj[], level: number): SealBatchArgs {
+  const jobs = new Int32Array(objs.length * 4)
+  const parts: Uint8Array[] = [Buffer.from('lead')]
+  let at = 4
+  let capacity = 0
+  objs.forEach((o, i) => {
+    jobs.set([at, o.id.length, o.header.length, o.plain.length], i * 4)
+    parts.push(o.id, o.header, o.plain)
+    at += o.id.length + o.header.length + o.plain.length
+    capacity += o.header.length + 32 + padmeLength(9 + o.plain.length)
+  })
+  return { dataKey: keys.dataKey, level, input: Buffer.concat(parts), jobs, salts: cryptoRandomBytes(objs.length * 16), out: Buffer.alloc(capacity), results: new Int32Array(objs.length * 3) }
+}
+
+function checkAgainstJs(t: Test, objs: Obj[], a: SealBatchArgs, label: string): void {
+  let expectedAt = 0
+  let mismatches = 0
+  objs.forEach((o, i) => {
+    const [at, length, compressedBytes] = a.results.subarray(i * 3, i * 3 + 3)
+    const reference = sealObject(keys, o.id, o.header, o.plain, { salt: a.salts.subarray(i * 16, i * 16 + 16), level: a.level })
+    const got = a.out.subarray(at, at + length)
+    if (at !== expectedAt || Buffer.compare(got, reference.envelope) !== 0 || compressedBytes !== reference.compressedBytes) {
+      mismatches++
+      t.fail(`${label}: object ${i} (${o.plain.length} bytes) differs from sealObject`)
+    }
+    expectedAt = at + length
+    const opened = openObject(keys, o.id, got)
+    t.equal(Buffer.compare(opened.plain, o.plain), 0, `${label}: object ${i} opens to its plaintext`)
+  })
+  t.equal(mismatches, 0, `${label}: all ${objs.length} envelopes equal sealObject's for the same salt`)
+}
+
+t.test('sealBatchSync equals sealObject byte for byte at zstd levels 1, 3 and 9', async (t) => {
+  for (const level of [1, 3, 9]) {
+    const a = batchOf(objects, level)
+    sealBatchSync(a)
+    checkAgainstJs(t, objects, a, `level ${level}`)
+  }
+})
+
+t.test('sealBatch on the seal threads equals sealObject, many batches at once', async (t) => {
+  const batches = [0, 1, 2, 3, 4, 5].map((k) => batchOf(objects.filter((_, i) => i % 6 === k), 3))
+  await Promise.all(batches.map((a) => sealBatch(a, 2)))
+  batches.forEach((a, k) => checkAgainstJs(t, objects.filter((_, i) => i % 6 === k), a, `batch ${k}`))
+})
+
+t.test('salts decide the ciphertext: another salt, another envelope', async (t) => {
+  const o = [chunk(text(10_000))]
+  const a = batchOf(o, 3)
+  const b = { ...batchOf(o, 3), input: a.input, jobs: a.jobs }
+  sealBatchSync(a)
+  sealBatchSync(b)
+  t.not(Buffer.compare(a.out.subarray(0, a.results[1]), b.out.subarray(0, b.results[1])), 0)
+})
+
+t.test('bad arguments are clear errors; a too small output is refused, not overrun', async (t) => {
+  const o = [chunk(text(10_000)), chunk(pseudoRandom(9, 5000))]
+  const good = batchOf(o, 3)
+  t.throws(() => sealBatchSync({ ...good, dataKey: new Uint8Array(31) }), { name: 'TypeError', message: /"dataKey" argument must be 32 bytes/ })
+  t.throws(() => sealBatchSync({ ...good, jobs: new Int32Array([0, 32, 1]) }), { name: 'TypeError', message: /4 numbers per job/ })
+  t.throws(() => sealBatchSync({ ...good, jobs: Int32Array.from([4, 32, 1, good.input.length]) , salts: good.salts.subarray(0, 16), results: new Int32Array(3) }), {
+    name: 'RangeError',
+    message: /a job lies outside the input/,
+  })
+  t.throws(() => sealBatchSync({ ...good, jobs: Int32Array.from([4, 32, 1, -1]), salts: good.salts.subarray(0, 16), results: new Int32Array(3) }), { name: 'RangeError' })
+  t.throws(() => sealBatchSync({ ...good, salts: good.salts.subarray(0, 16) }), { name: 'TypeError', message: /salts must hold 16 bytes/ })
+  t.throws(() => sealBatchSync({ ...good, results: new Int32Array(5) }), { name: 'TypeError', message: /results 3 numbers per job/ })
+  t.throws(() => sealBatchSync({ ...good, input: 'text' as unknown as Uint8Array }), { name: 'TypeError', message: /"input" argument/ })
+  t.throws(() => sealBatch(good, 0), { name: 'TypeError', message: /"threads" argument/ })
+
+  // exactly what the batch takes, less one byte: the last object does not fit
+  sealBatchSync(good)
+  const needed = good.results[3] + good.results[4]
+  const guard = Buffer.alloc(64, 0xa5)
+  const out = Buffer.concat([Buffer.alloc(needed - 1), guard])
+  t.throws(() => sealBatchSync({ ...good, out: out.subarray(0, needed - 1) }), { message: /output buffer too small/ })
+  t.equal(Buffer.compare(out.subarray(needed - 1), guard), 0, 'nothing written past the output')
+  await t.rejects(sealBatch({ ...good, out: Buffer.alloc(needed - 1) }, 2), { message: /output buffer too small/ })
+})
+
+t.test('the compiled SealPool seals natively: results open and match the inline pool and the worker pool', async (t) => {
+  const url = pathToFileURL(resolve(import.meta.dirname, '../dist/repo/seal-pool.js')).href
+  const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
+  const inline = new SourceSealPool(keys, { workers: 0 })
+  const native = new SealPool(keys, { workers: 2 })
+  const workers = new SealPool(keys, { workers: 2, nativeSeal: false })
+  t.teardown(() => Promise.all([native.close(), workers.close(), inline.close()]))
+  const many = Array.from({ length: 400 }, (_, i) => (i % 3 === 0 ? chunk(text(1000 + 37 * i)) : i % 3 === 1 ? chunk(pseudoRandom(i, 500 + 11 * i)) : objects[i % objects.length]))
+  const submit = (pool: SourceSealPool) => Promise.all(many.map((o) => pool.submit({ op: 'seal', id: o.id, header: o.header, data: o.plain })))
+  const [fromNative, fromWorkers, fromInline] = await Promise.all([submit(native), submit(workers), submit(inline)])
+  let bad = 0
+  many.forEach((o, i) => {
+    const n = fromNative[i]
+    const opened = openObject(keys, o.id, n.data)
+    if (Buffer.compare(opened.plain, o.plain) !== 0) bad++
+    if (n.compressedBytes !== fromInline[i].compressedBytes || n.compressedBytes !== fromWorkers[i].compressedBytes) bad++
+    if (n.data.length !== fromInline[i].data.length || n.plainBytes !== o.plain.length) bad++
+  })
+  t.equal(bad, 0, `all ${many.length} natively sealed objects open and agree in sizes with the inline and worker pools`)
+
+  // an open job is not for the seal threads: it goes to a worker of the same pool
+  const sealed = fromNative[1].data
+  const [opened] = await Promise.all([native.submit({ op: 'open', id: many[1].id, data: sealed })])
+  t.equal(Buffer.compare(opened.data, many[1].plain), 0, 'an open job through the native pool is answered by a worker')
+})
