@@ -31,7 +31,11 @@
         "<(zstd_lib)/compress/zstd_lazy.c",
         "<(zstd_lib)/compress/zstd_ldm.c",
         "<(zstd_lib)/compress/zstd_opt.c",
-        "<(zstd_lib)/compress/zstd_preSplit.c"
+        "<(zstd_lib)/compress/zstd_preSplit.c",
+        "<(zstd_lib)/decompress/huf_decompress.c",
+        "<(zstd_lib)/decompress/zstd_ddict.c",
+        "<(zstd_lib)/decompress/zstd_decompress_block.c",
+        "<(zstd_lib)/decompress/zstd_decompress.c"
       ],
       "include_dirs": ["<(blake3_c)", "<(zstd_lib)"],
       "defines": ["XXH_NAMESPACE=ZSTD_", "ZSTD_NO_TRACE", "ZSTDLIB_VISIBLE=", "ZSTDERRORLIB_VISIBLE="],
@@ -42,10 +46,11 @@
             "<(blake3_c)/blake3_sse2_x86-64_unix.S",
             "<(blake3_c)/blake3_sse41_x86-64_unix.S",
             "<(blake3_c)/blake3_avx2_x86-64_unix.S",
-            "<(blake3_c)/blake3_avx512_x86-64_unix.S"
+            "<(blake3_c)/blake3_avx512_x86-64_unix.S",
+            "<(zstd_lib)/decompress/huf_decompress_amd64.S"
           ]
         }, {
-          "defines": ["BLAKE3_NO_SSE2", "BLAKE3_NO_SSE41", "BLAKE3_NO_AVX2", "BLAKE3_NO_AVX512"]
+          "defines": ["BLAKE3_NO_SSE2", "BLAKE3_NO_SSE41", "BLAKE3_NO_AVX2", "BLAKE3_NO_AVX512", "ZSTD_DISABLE_ASM"]
         }]
       ]
     }

@@ -10,6 +10,8 @@
  *   findCut(gear, data, from, normal, to, maskS, maskL) -> n   the chunker's gear-hash scan (see chunker.ts)
  *   sealBatch(dataKey, level, input, jobs, salts, out, results, threads) -> Promise   objects sealed on a seal thread
  *   sealBatchSync(the same arguments)                                -> undefined the same on the calling thread
+ *   openBatch(dataKey, chunkIdKey, input, jobs, places, paths, results, threads) -> Promise   chunks opened, verified
+ *                                              and written (restore) or dropped (check) on a seal thread
  *
  * A file system without extended attributes (ENOTSUP) lists none. Other failures throw an Error carrying `code`
  * (the errno name), `errno`, `syscall` and `path`, as node:fs errors do.
@@ -26,6 +28,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <pthread.h>
+#include <unistd.h>
 #include "blake3.h"
 #include <openssl/evp.h>
 #include "zstd.h"
@@ -601,11 +604,116 @@ static size_t seal_one(const uint8_t *dataKey, int level, const uint8_t *id, siz
   return (size_t)total;
 }
 
-typedef struct seal_batch {
-  struct seal_batch *next;
+/*
+ * Seal threads: a process-wide FIFO of batches (tasks) served by threads of their own, started on demand, so that
+ * a thread goes on to the next batch without waiting for the JavaScript thread to hand it over (as a libuv work
+ * item would: queued batches would wait while the main thread reads files). Each task settles its promise through
+ * a thread-safe function of its own, which also keeps the event loop alive until then.
+ */
+#define MAX_SEAL_THREADS 8
+#define MAX_TASK_REFS 8
+
+typedef struct task {
+  struct task *next;
   napi_threadsafe_function done;
   napi_deferred deferred;
-  napi_ref refs[6];
+  napi_ref refs[MAX_TASK_REFS];
+  int refCount;
+  void (*run)(struct task *);
+  void (*cleanup)(struct task *);
+  const char *error;
+} task;
+
+static pthread_mutex_t task_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t task_ready = PTHREAD_COND_INITIALIZER;
+static task *task_head = NULL, *task_tail = NULL;
+static int task_threads = 0;
+
+static void *task_thread(void *unused) {
+  (void)unused;
+  for (;;) {
+    pthread_mutex_lock(&task_lock);
+    while (task_head == NULL) pthread_cond_wait(&task_ready, &task_lock);
+    task *t = task_head;
+    task_head = t->next;
+    if (task_head == NULL) task_tail = NULL;
+    pthread_mutex_unlock(&task_lock);
+    t->run(t);
+    napi_threadsafe_function done = t->done; /* t may be freed on the JavaScript thread as soon as it is called */
+    napi_call_threadsafe_function(done, t, napi_tsfn_nonblocking);
+    napi_release_threadsafe_function(done, napi_tsfn_release);
+  }
+  return NULL;
+}
+
+/* On the JavaScript thread: settles the task's promise and frees it. */
+static void task_settle(napi_env env, napi_value callback, void *context, void *data) {
+  (void)callback;
+  (void)context;
+  task *t = data;
+  if (env != NULL) {
+    if (t->error != NULL) {
+      napi_value message, err;
+      napi_create_string_utf8(env, t->error, NAPI_AUTO_LENGTH, &message);
+      napi_create_error(env, NULL, message, &err);
+      napi_reject_deferred(env, t->deferred, err);
+    } else {
+      napi_value undefined;
+      napi_get_undefined(env, &undefined);
+      napi_resolve_deferred(env, t->deferred, undefined);
+    }
+    for (int i = 0; i < t->refCount; i++) napi_delete_reference(env, t->refs[i]);
+  }
+  t->cleanup(t);
+}
+
+/* Queues t (its fields other than the queue's set) for `threads` task threads, keeping `keep` alive until it
+ * settles; the promise, or NULL with an error thrown (t is then cleaned up). */
+static napi_value task_queue(napi_env env, task *t, const char *name, napi_value *keep, int keepCount, napi_value threadsArg) {
+  int32_t threads = 2;
+  if (threadsArg != NULL && (napi_get_value_int32(env, threadsArg, &threads) != napi_ok || threads < 1 || threads > MAX_SEAL_THREADS)) {
+    t->cleanup(t);
+    return throw_type(env, "The \"threads\" argument must be a number from 1 to 8");
+  }
+  napi_value promise, resource;
+  napi_create_promise(env, &t->deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  if (napi_create_threadsafe_function(env, NULL, NULL, resource, 0, 1, NULL, NULL, NULL, task_settle, &t->done) != napi_ok) {
+    t->cleanup(t);
+    return throw_errno(env, ENOMEM, name, "");
+  }
+  for (int i = 0; i < keepCount; i++) napi_create_reference(env, keep[i], 1, &t->refs[i]);
+  t->refCount = keepCount;
+  pthread_mutex_lock(&task_lock);
+  while (task_threads < threads) {
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attr, task_thread, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) break;
+    task_threads++;
+  }
+  if (task_threads == 0) {
+    pthread_mutex_unlock(&task_lock);
+    napi_threadsafe_function done = t->done;
+    t->error = "cannot start a seal thread";
+    task_settle(env, NULL, NULL, t);
+    napi_release_threadsafe_function(done, napi_tsfn_release);
+    return promise;
+  }
+  t->next = NULL;
+  if (task_tail != NULL) task_tail->next = t;
+  else task_head = t;
+  task_tail = t;
+  pthread_cond_signal(&task_ready);
+  pthread_mutex_unlock(&task_lock);
+  return promise;
+}
+
+typedef struct seal_batch {
+  task base;
   uint8_t dataKey[BLAKE3_KEY_LEN];
   int level;
   const uint8_t *input;
@@ -616,24 +724,30 @@ typedef struct seal_batch {
   uint8_t *out;
   size_t outLength;
   int32_t *results;
-  const char *error;
 } seal_batch;
 
-static void seal_batch_run(seal_batch *b) {
+static void seal_batch_run(task *t) {
+  seal_batch *b = (seal_batch *)t;
   size_t at = 0;
-  for (size_t i = 0; i < b->jobCount && b->error == NULL; i++) {
+  for (size_t i = 0; i < b->jobCount && t->error == NULL; i++) {
     const int32_t *j = b->jobs + i * JOB_FIELDS;
     const uint8_t *id = b->input + j[0];
     size_t compressed = 0;
     size_t n = seal_one(b->dataKey, b->level, id, (size_t)j[1], id + j[1], (size_t)j[2], id + j[1] + j[2], (size_t)j[3],
-                        b->salts + i * SALT_BYTES, b->out + at, b->outLength - at, &compressed, &b->error);
-    if (b->error != NULL) break;
+                        b->salts + i * SALT_BYTES, b->out + at, b->outLength - at, &compressed, &t->error);
+    if (t->error != NULL) break;
     int32_t *r = b->results + i * RESULT_FIELDS;
     r[0] = (int32_t)at;
     r[1] = (int32_t)n;
     r[2] = (int32_t)compressed;
     at += n;
   }
+}
+
+static void seal_batch_cleanup(task *t) {
+  seal_batch *b = (seal_batch *)t;
+  memset(b->dataKey, 0, sizeof b->dataKey);
+  free(b);
 }
 
 /* A typed array's bytes, element type and count, or 0 with a TypeError thrown. */
@@ -648,9 +762,10 @@ static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void
 }
 
 /* Checks the arguments of sealBatch and fills b; 0 with a TypeError or RangeError thrown. */
-static int seal_batch_from(napi_env env, napi_callback_info info, seal_batch *b, napi_value argv[7]) {
-  size_t argc = 7;
+static int seal_batch_from(napi_env env, napi_callback_info info, seal_batch *b, napi_value argv[8], size_t *argcOut) {
+  size_t argc = 8;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  *argcOut = argc;
   if (argc < 7) { throw_type(env, "sealBatch(dataKey, level, input, jobs, salts, out, results) takes seven arguments"); return 0; }
   uint8_t *key, *salts, *out, *input;
   size_t keyLength, saltsLength, jobCount, resultCount;
@@ -683,120 +798,283 @@ static int seal_batch_from(napi_env env, napi_callback_info info, seal_batch *b,
   b->salts = salts;
   b->out = out;
   b->results = results;
-  b->error = NULL;
   return 1;
 }
 
 static napi_value seal_batch_sync(napi_env env, napi_callback_info info) {
   seal_batch b;
-  napi_value argv[7];
-  if (!seal_batch_from(env, info, &b, argv)) return NULL;
-  seal_batch_run(&b);
+  memset(&b, 0, sizeof b);
+  napi_value argv[8];
+  size_t argc;
+  if (!seal_batch_from(env, info, &b, argv, &argc)) return NULL;
+  seal_batch_run(&b.base);
   memset(b.dataKey, 0, sizeof b.dataKey);
-  if (b.error != NULL) napi_throw_error(env, "ERR_SEAL", b.error);
+  if (b.base.error != NULL) napi_throw_error(env, "ERR_SEAL", b.base.error);
   return NULL;
 }
 
-/*
- * Seal threads: a process-wide FIFO of batches served by threads of their own, started on demand, so that a
- * thread goes on to the next batch without waiting for the JavaScript thread to hand it over (as a libuv work
- * item would: queued batches would wait while the main thread reads files). Each batch settles its promise
- * through a thread-safe function of its own, which also keeps the event loop alive until then.
- */
-#define MAX_SEAL_THREADS 8
-static pthread_mutex_t seal_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t seal_ready = PTHREAD_COND_INITIALIZER;
-static seal_batch *seal_head = NULL, *seal_tail = NULL;
-static int seal_threads = 0;
-
-static void *seal_thread(void *unused) {
-  (void)unused;
-  for (;;) {
-    pthread_mutex_lock(&seal_lock);
-    while (seal_head == NULL) pthread_cond_wait(&seal_ready, &seal_lock);
-    seal_batch *b = seal_head;
-    seal_head = b->next;
-    if (seal_head == NULL) seal_tail = NULL;
-    pthread_mutex_unlock(&seal_lock);
-    seal_batch_run(b);
-    napi_threadsafe_function done = b->done; /* b may be freed on the JavaScript thread as soon as it is called */
-    napi_call_threadsafe_function(done, b, napi_tsfn_nonblocking);
-    napi_release_threadsafe_function(done, napi_tsfn_release);
-  }
-  return NULL;
-}
-
-/* On the JavaScript thread: settles the batch's promise and frees it. */
-static void seal_batch_settle(napi_env env, napi_value callback, void *context, void *data) {
-  (void)callback;
-  (void)context;
-  seal_batch *b = data;
-  if (env != NULL) {
-    if (b->error != NULL) {
-      napi_value message, err;
-      napi_create_string_utf8(env, b->error, NAPI_AUTO_LENGTH, &message);
-      napi_create_error(env, NULL, message, &err);
-      napi_reject_deferred(env, b->deferred, err);
-    } else {
-      napi_value undefined;
-      napi_get_undefined(env, &undefined);
-      napi_resolve_deferred(env, b->deferred, undefined);
-    }
-    for (int i = 0; i < 6; i++) napi_delete_reference(env, b->refs[i]);
-  }
-  memset(b->dataKey, 0, sizeof b->dataKey);
-  free(b);
-}
-
-/* sealBatch(..., threads): queued for the seal threads, `threads` of which are running once it returns. The
+/* sealBatch(..., threads): queued for the task threads, `threads` of which are running once it returns. The
  * arrays stay referenced until the promise settles; the caller must not touch them meanwhile. */
 static napi_value seal_batch_async(napi_env env, napi_callback_info info) {
   seal_batch *b = calloc(1, sizeof *b);
   if (b == NULL) return throw_errno(env, ENOMEM, "sealBatch", "");
+  b->base.run = seal_batch_run;
+  b->base.cleanup = seal_batch_cleanup;
   napi_value argv[8];
-  if (!seal_batch_from(env, info, b, argv)) { free(b); return NULL; }
+  size_t argc;
+  if (!seal_batch_from(env, info, b, argv, &argc)) { free(b); return NULL; }
+  napi_value keep[6] = { argv[0], argv[2], argv[3], argv[4], argv[5], argv[6] };
+  return task_queue(env, &b->base, "arca:sealBatch", keep, 6, argc >= 8 ? argv[7] : NULL);
+}
+
+/*
+ * Opening a batch of chunks for restore (written to a file) or check (verified, then dropped), as runJob in
+ * src/repo/seal-pool.ts does with openObject: the envelope is read from a pack file (pread) or taken from the
+ * input, must be a chunk's, decrypts (AES-256-GCM with the tag checked), decompresses to its recorded length and
+ * hashes (keyed BLAKE3 with the chunk-id key) to its id; then it is written with pwrite unless all zeros (left as
+ * a hole). A job that fails any of this is marked failed and nothing of it is written: the caller runs it again
+ * in JavaScript, which gives the error its exact code and message.
+ *
+ *   jobs    Int32Array, 6 per job: id offset in input, envelope offset in input, envelope length (when read from a
+ *           file: its length there), path index (-1: the envelope is in the input), fd (-2: discard), 0
+ *   places  Float64Array, 2 per job: file offset of the envelope, write position
+ *   results Int32Array, 3 per job: status (0 done, 1 failed), plaintext bytes, written (0/1)
+ */
+#define OPEN_FIELDS 6
+#define OPEN_RESULT_FIELDS 3
+#define MAX_OPEN_ENVELOPE (64 * 1024 * 1024)
+#define MAX_PACK_FDS 64
+#define CHUNK_ENVELOPE_HEADER 6
+
+typedef struct open_batch {
+  task base;
+  uint8_t dataKey[BLAKE3_KEY_LEN];
+  uint8_t chunkIdKey[BLAKE3_KEY_LEN];
+  const uint8_t *input;
+  size_t inputLength;
+  const int32_t *jobs;
+  const double *places;
+  size_t jobCount;
+  char **paths;
+  size_t pathCount;
+  int32_t *results;
+} open_batch;
+
+/* Per thread: open pack files (oldest closed first) and buffers for the envelope, the decrypted and the
+ * decompressed bytes, grown as needed and kept. */
+static __thread struct { char *path; int fd; } pack_fds[MAX_PACK_FDS];
+static __thread int pack_fd_count = 0;
+static __thread uint8_t *open_buffers[3] = { NULL, NULL, NULL };
+static __thread size_t open_capacity[3] = { 0, 0, 0 };
+static __thread ZSTD_DCtx *dctx = NULL;
+static __thread EVP_CIPHER_CTX *decipher_ctx = NULL;
+
+static uint8_t *open_buffer(int which, size_t length) {
+  if (open_capacity[which] < length) {
+    size_t capacity = length < 1024 * 1024 ? 1024 * 1024 : length;
+    free(open_buffers[which]);
+    open_buffers[which] = malloc(capacity);
+    open_capacity[which] = open_buffers[which] == NULL ? 0 : capacity;
+  }
+  return open_buffers[which];
+}
+
+static int pack_fd(const char *path) {
+  for (int i = 0; i < pack_fd_count; i++) if (strcmp(pack_fds[i].path, path) == 0) return pack_fds[i].fd;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char *copy = strdup(path);
+  if (copy == NULL) { close(fd); return -1; }
+  if (pack_fd_count == MAX_PACK_FDS) {
+    close(pack_fds[0].fd);
+    free(pack_fds[0].path);
+    memmove(pack_fds, pack_fds + 1, sizeof pack_fds[0] * (MAX_PACK_FDS - 1));
+    pack_fd_count--;
+  }
+  pack_fds[pack_fd_count].path = copy;
+  pack_fds[pack_fd_count].fd = fd;
+  pack_fd_count++;
+  return fd;
+}
+
+static int read_fully(int fd, uint8_t *buf, size_t length, off_t offset) {
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = pread(fd, buf + done, length - done, offset + (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    done += (size_t)n;
+  }
+  return 1;
+}
+
+static int write_fully(int fd, const uint8_t *buf, size_t length, off_t offset) {
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = pwrite(fd, buf + done, length - done, offset + (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    done += (size_t)n;
+  }
+  return 1;
+}
+
+static int all_zeros(const uint8_t *p, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    if (w != 0) return 0;
+  }
+  for (; i < n; i++) if (p[i] != 0) return 0;
+  return 1;
+}
+
+/* Opens one chunk; 1 with *plainBytes and *written set, or 0 (failed, nothing written). */
+static int open_one(open_batch *b, const int32_t *j, const double *place, int32_t *plainBytes, int32_t *written) {
+  const uint8_t *id = b->input + j[0];
+  size_t length = (size_t)j[2];
+  const uint8_t *envelope;
+  if (j[3] < 0) envelope = b->input + j[1];
+  else {
+    if (length > MAX_OPEN_ENVELOPE) return 0;
+    int fd = pack_fd(b->paths[j[3]]);
+    uint8_t *buf = open_buffer(0, length);
+    if (fd < 0 || buf == NULL || !read_fully(fd, buf, length, (off_t)place[0])) return 0;
+    envelope = buf;
+  }
+  /* a chunk's envelope: version 1, kind 1, no references, then salt | ciphertext | tag */
+  if (length < CHUNK_ENVELOPE_HEADER + SALT_BYTES + SEAL_HEADER_BYTES + TAG_BYTES || envelope[0] != 1 || envelope[1] != 1 ||
+      envelope[2] != 0 || envelope[3] != 0 || envelope[4] != 0 || envelope[5] != 0) return 0;
+  const uint8_t *salt = envelope + CHUNK_ENVELOPE_HEADER;
+  const uint8_t *cipherText = salt + SALT_BYTES;
+  size_t cipherLength = length - CHUNK_ENVELOPE_HEADER - SALT_BYTES - TAG_BYTES;
+  uint8_t *plain = open_buffer(1, cipherLength);
+  if (plain == NULL) return 0;
+  uint8_t key[BLAKE3_OUT_LEN];
+  blake3_hasher hasher;
+  blake3_hasher_init_keyed(&hasher, b->dataKey);
+  blake3_hasher_update(&hasher, salt, SALT_BYTES);
+  blake3_hasher_finalize(&hasher, key, BLAKE3_OUT_LEN);
+  if (decipher_ctx == NULL && (decipher_ctx = EVP_CIPHER_CTX_new()) == NULL) return 0;
+  EVP_CIPHER_CTX *ctx = decipher_ctx;
+  int n = 0;
+  int ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, ZERO_NONCE) == 1 &&
+           EVP_DecryptUpdate(ctx, NULL, &n, (const uint8_t *)AAD_PREFIX, (int)(sizeof AAD_PREFIX - 1)) == 1 &&
+           EVP_DecryptUpdate(ctx, NULL, &n, id, BLAKE3_OUT_LEN) == 1 &&
+           EVP_DecryptUpdate(ctx, NULL, &n, envelope, CHUNK_ENVELOPE_HEADER) == 1 &&
+           cipherLength <= 0x7fffffff && EVP_DecryptUpdate(ctx, plain, &n, cipherText, (int)cipherLength) == 1 &&
+           EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, (void *)(cipherText + cipherLength)) == 1 &&
+           EVP_DecryptFinal_ex(ctx, plain + cipherLength, &n) == 1;
+  memset(key, 0, sizeof key);
+  if (!ok) return 0;
+  uint8_t alg = plain[0];
+  size_t rawLength = (size_t)plain[1] | (size_t)plain[2] << 8 | (size_t)plain[3] << 16 | (size_t)plain[4] << 24;
+  size_t bodyLength = (size_t)plain[5] | (size_t)plain[6] << 8 | (size_t)plain[7] << 16 | (size_t)plain[8] << 24;
+  if (SEAL_HEADER_BYTES + bodyLength > cipherLength || rawLength > 0x7fffffff) return 0;
+  const uint8_t *body = plain + SEAL_HEADER_BYTES;
+  const uint8_t *data;
+  if (alg == 0) {
+    if (bodyLength != rawLength) return 0;
+    data = body;
+  } else if (alg == 1) {
+    uint8_t *raw = open_buffer(2, rawLength);
+    if (raw == NULL) return 0;
+    if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL) return 0;
+    size_t got = ZSTD_decompressDCtx(dctx, raw, rawLength, body, bodyLength);
+    if (ZSTD_isError(got) || got != rawLength) return 0;
+    data = raw;
+  } else return 0;
+  uint8_t actual[BLAKE3_OUT_LEN];
+  blake3_hasher_init_keyed(&hasher, b->chunkIdKey);
+  blake3_hasher_update(&hasher, data, rawLength);
+  blake3_hasher_finalize(&hasher, actual, BLAKE3_OUT_LEN);
+  if (memcmp(actual, id, BLAKE3_OUT_LEN) != 0) return 0;
+  *plainBytes = (int32_t)rawLength;
+  *written = 0;
+  if (j[4] >= 0 && !all_zeros(data, rawLength)) {
+    if (!write_fully(j[4], data, rawLength, (off_t)place[1])) return 0;
+    *written = 1;
+  }
+  return 1;
+}
+
+static void open_batch_run(task *t) {
+  open_batch *b = (open_batch *)t;
+  for (size_t i = 0; i < b->jobCount; i++) {
+    int32_t *r = b->results + i * OPEN_RESULT_FIELDS;
+    r[1] = 0;
+    r[2] = 0;
+    r[0] = open_one(b, b->jobs + i * OPEN_FIELDS, b->places + i * 2, &r[1], &r[2]) ? 0 : 1;
+  }
+}
+
+static void open_batch_cleanup(task *t) {
+  open_batch *b = (open_batch *)t;
+  for (size_t i = 0; i < b->pathCount; i++) free(b->paths[i]);
+  free(b->paths);
+  memset(b->dataKey, 0, sizeof b->dataKey);
+  memset(b->chunkIdKey, 0, sizeof b->chunkIdKey);
+  free(b);
+}
+
+/* openBatch(dataKey, chunkIdKey, input, jobs, places, paths, results, threads) -> Promise: see above. */
+static napi_value open_batch_async(napi_env env, napi_callback_info info) {
   size_t argc = 8;
-  int32_t threads = 2;
+  napi_value argv[8];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc >= 8 && (napi_get_value_int32(env, argv[7], &threads) != napi_ok || threads < 1 || threads > MAX_SEAL_THREADS)) {
-    free(b);
-    return throw_type(env, "The \"threads\" argument must be a number from 1 to 8");
+  if (argc < 8) return throw_type(env, "openBatch(dataKey, chunkIdKey, input, jobs, places, paths, results, threads) takes eight arguments");
+  open_batch *b = calloc(1, sizeof *b);
+  if (b == NULL) return throw_errno(env, ENOMEM, "openBatch", "");
+  b->base.run = open_batch_run;
+  b->base.cleanup = open_batch_cleanup;
+  uint8_t *dataKey, *chunkIdKey, *input;
+  size_t dataKeyLength, chunkIdKeyLength, jobCount, placeCount, resultCount;
+  void *jobs, *places, *results;
+  uint32_t pathCount = 0;
+  bool isArray = false;
+  if (!get_bytes(env, argv[0], &dataKey, &dataKeyLength, "dataKey") || !get_bytes(env, argv[1], &chunkIdKey, &chunkIdKeyLength, "chunkIdKey") ||
+      !get_bytes(env, argv[2], &input, &b->inputLength, "input") ||
+      !get_typed(env, argv[3], napi_int32_array, &jobs, &jobCount, "jobs", "must be an Int32Array") ||
+      !get_typed(env, argv[4], napi_float64_array, &places, &placeCount, "places", "must be a Float64Array") ||
+      !get_typed(env, argv[6], napi_int32_array, &results, &resultCount, "results", "must be an Int32Array")) { open_batch_cleanup(&b->base); return NULL; }
+  if (dataKeyLength != BLAKE3_KEY_LEN || chunkIdKeyLength != BLAKE3_KEY_LEN) { open_batch_cleanup(&b->base); return throw_type(env, "openBatch: the keys must be 32 bytes"); }
+  if (napi_is_array(env, argv[5], &isArray) != napi_ok || !isArray) { open_batch_cleanup(&b->base); return throw_type(env, "The \"paths\" argument must be an array of strings"); }
+  napi_get_array_length(env, argv[5], &pathCount);
+  b->jobCount = jobCount / OPEN_FIELDS;
+  if (jobCount % OPEN_FIELDS != 0 || placeCount != b->jobCount * 2 || resultCount != b->jobCount * OPEN_RESULT_FIELDS) {
+    open_batch_cleanup(&b->base);
+    return throw_type(env, "openBatch: jobs must hold 6 numbers, places 2 and results 3 per job");
   }
-  napi_value promise, name;
-  napi_create_promise(env, &b->deferred, &promise);
-  napi_create_string_utf8(env, "arca:sealBatch", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, seal_batch_settle, &b->done) != napi_ok) {
-    free(b);
-    return throw_errno(env, ENOMEM, "sealBatch", "");
+  b->paths = calloc(pathCount == 0 ? 1 : pathCount, sizeof(char *));
+  if (b->paths == NULL) { open_batch_cleanup(&b->base); return throw_errno(env, ENOMEM, "openBatch", ""); }
+  for (uint32_t i = 0; i < pathCount; i++) {
+    napi_value item;
+    char path[PATH_BYTES];
+    napi_get_element(env, argv[5], i, &item);
+    if (!get_string(env, item, path, sizeof path, "paths")) { open_batch_cleanup(&b->base); return NULL; }
+    b->paths[i] = strdup(path);
+    b->pathCount = i + 1;
+    if (b->paths[i] == NULL) { open_batch_cleanup(&b->base); return throw_errno(env, ENOMEM, "openBatch", ""); }
   }
-  int kept[6] = { 0, 2, 3, 4, 5, 6 };
-  for (int i = 0; i < 6; i++) napi_create_reference(env, argv[kept[i]], 1, &b->refs[i]);
-  pthread_mutex_lock(&seal_lock);
-  while (seal_threads < threads) {
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&thread, &attr, seal_thread, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) break;
-    seal_threads++;
+  const int32_t *j = jobs;
+  for (size_t i = 0; i < b->jobCount; i++, j += OPEN_FIELDS) {
+    int inInput = j[3] < 0;
+    if (j[0] < 0 || (uint64_t)j[0] + BLAKE3_OUT_LEN > b->inputLength || j[2] < 0 || j[3] >= (int32_t)pathCount ||
+        (inInput && (j[1] < 0 || (uint64_t)j[1] + (uint64_t)j[2] > b->inputLength)) || j[4] < -2 || j[4] == -1) {
+      open_batch_cleanup(&b->base);
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "openBatch: a job lies outside the input or names no path or target");
+      return NULL;
+    }
   }
-  if (seal_threads == 0) {
-    pthread_mutex_unlock(&seal_lock);
-    napi_threadsafe_function done = b->done;
-    b->error = "cannot start a seal thread";
-    seal_batch_settle(env, NULL, NULL, b);
-    napi_release_threadsafe_function(done, napi_tsfn_release);
-    return promise;
-  }
-  b->next = NULL;
-  if (seal_tail != NULL) seal_tail->next = b;
-  else seal_head = b;
-  seal_tail = b;
-  pthread_cond_signal(&seal_ready);
-  pthread_mutex_unlock(&seal_lock);
-  return promise;
+  memcpy(b->dataKey, dataKey, BLAKE3_KEY_LEN);
+  memcpy(b->chunkIdKey, chunkIdKey, BLAKE3_KEY_LEN);
+  b->input = input;
+  b->jobs = jobs;
+  b->places = places;
+  b->results = results;
+  napi_value keep[4] = { argv[2], argv[3], argv[4], argv[6] };
+  return task_queue(env, &b->base, "arca:openBatch", keep, 4, argv[7]);
 }
 
 NAPI_MODULE_INIT() {
@@ -809,6 +1087,7 @@ NAPI_MODULE_INIT() {
     { "findCut", NULL, find_cut, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sealBatch", NULL, seal_batch_async, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sealBatchSync", NULL, seal_batch_sync, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "openBatch", NULL, open_batch_async, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

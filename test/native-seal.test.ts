@@ -2,13 +2,17 @@
  * Sealing in the native addon (sealBatch, native/arca_native.c) against the JavaScript seal (src/dedup/seal.ts):
  * byte-identical envelopes for the same salt across sizes, contents, headers and zstd levels, on the calling
  * thread and on the seal threads; the results open; bad arguments are clear errors; and the compiled SealPool
- * (which alone can start threads) seals through it with the same results as the inline pool.
+ * (which alone can start threads) seals through it with the same results as the inline pool. Opening in the addon
+ * (openBatch): chunks read from a file or the input are written where asked or dropped, zeros left as holes, and
+ * every kind of damage fails the chunk without writing it, which the pool turns into the inline pool's error.
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto'
-import { resolve } from 'node:path'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
-import { sealBatch, sealBatchSync, type SealBatchArgs } from '../src/core/native-addon.js'
+import { openBatch, sealBatch, sealBatchSync, type SealBatchArgs } from '../src/core/native-addon.js'
 import { padmeLength } from '../src/dedup/padme.js'
 import { deriveVaultKeys } from '../src/dedup/vault-keys.js'
 import { envelopeHeader, ObjectKind } from '../src/protocol/object-envelope.js'
@@ -145,7 +149,7 @@ t.test('the compiled SealPool seals natively: results open and match the inline 
   const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
   const inline = new SourceSealPool(keys, { workers: 0 })
   const native = new SealPool(keys, { workers: 2 })
-  const workers = new SealPool(keys, { workers: 2, nativeSeal: false })
+  const workers = new SealPool(keys, { workers: 2, native: false })
   t.teardown(() => Promise.all([native.close(), workers.close(), inline.close()]))
   const many = Array.from({ length: 400 }, (_, i) => (i % 3 === 0 ? chunk(text(1000 + 37 * i)) : i % 3 === 1 ? chunk(pseudoRandom(i, 500 + 11 * i)) : objects[i % objects.length]))
   const submit = (pool: SourceSealPool) => Promise.all(many.map((o) => pool.submit({ op: 'seal', id: o.id, header: o.header, data: o.plain })))
@@ -164,4 +168,136 @@ t.test('the compiled SealPool seals natively: results open and match the inline 
   const sealed = fromNative[1].data
   const [opened] = await Promise.all([native.submit({ op: 'open', id: many[1].id, data: sealed })])
   t.equal(Buffer.compare(opened.data, many[1].plain), 0, 'an open job through the native pool is answered by a worker')
+})
+
+/** Sealed chunks in a pack-like file (between filler bytes) and in an input buffer, for openBatch. */
+function openFixture(t: Test) {
+  const dir = mkdtempSync(join(tmpdir(), 'arca-native-open-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const plains = [text(200_000), pseudoRandom(5, 70_000), Buffer.alloc(300_000), text(10), Buffer.alloc(0), text(2 * MiB + 3)]
+  const chunks = plains.map((p) => chunk(p))
+  const envelopes = chunks.map((c) => sealObject(keys, c.id, c.header, c.plain).envelope)
+  const offsets: number[] = []
+  const parts: Buffer[] = []
+  let at = 0
+  envelopes.forEach((e) => {
+    parts.push(Buffer.from('filler'))
+    at += 6
+    offsets.push(at)
+    parts.push(e)
+    at += e.length
+  })
+  const pack = join(dir, 'pack')
+  writeFileSync(pack, Buffer.concat(parts))
+  const target = join(dir, 'target')
+  const positions: number[] = []
+  let end = 0
+  for (const p of plains) {
+    positions.push(end)
+    end += p.length
+  }
+  return { dir, plains, chunks, envelopes, offsets, pack, target, positions, size: end }
+}
+
+/** openBatch arguments: chunk i from the pack file when `fromFile(i)`, else from the input; written to fd or dropped. */
+function openArgs(f: ReturnType<typeof openFixture>, fd: number, fromFile: (i: number) => boolean, envelopes = f.envelopes, paths = [f.pack]) {
+  const parts: Uint8Array[] = []
+  let at = 0
+  const jobs = new Int32Array(f.chunks.length * 6)
+  const places = new Float64Array(f.chunks.length * 2)
+  f.chunks.forEach((c, i) => {
+    const inFile = fromFile(i)
+    parts.push(c.id)
+    if (!inFile) parts.push(envelopes[i])
+    jobs.set([at, at + 32, envelopes[i].length, inFile ? 0 : -1, fd, 0], i * 6)
+    places[i * 2] = f.offsets[i]
+    places[i * 2 + 1] = f.positions[i]
+    at += 32 + (inFile ? 0 : envelopes[i].length)
+  })
+  return { dataKey: keys.dataKey, chunkIdKey: keys.chunkIdKey, input: Buffer.concat(parts), jobs, places, paths, results: new Int32Array(f.chunks.length * 3) }
+}
+
+t.test('openBatch writes chunks from a pack file and from the input where asked, leaves zeros as holes, or drops them', async (t) => {
+  const f = openFixture(t)
+  const fd = openSync(f.target, 'w+')
+  const written = openArgs(f, fd, (i) => i % 2 === 0)
+  await openBatch(written, 2)
+  closeSync(fd)
+  const expected = Buffer.concat(f.plains)
+  const got = readFileSync(f.target)
+  t.equal(got.length, expected.length, 'the file ends with the last chunk')
+  t.equal(Buffer.compare(got, expected), 0, 'every chunk is in its place')
+  f.plains.forEach((p, i) => {
+    t.same([...written.results.subarray(i * 3, i * 3 + 3)], [0, p.length, p.length > 0 && p.some((b) => b !== 0) ? 1 : 0], `chunk ${i}: done, its length, written unless all zeros`)
+  })
+  t.ok(statSync(f.target).blocks * 512 < expected.length - 200_000, 'the all-zero chunk is a hole')
+
+  const dropped = openArgs(f, -2, (i) => i % 2 === 1)
+  await openBatch(dropped, 1)
+  f.plains.forEach((p, i) => t.same([...dropped.results.subarray(i * 3, i * 3 + 3)], [0, p.length, 0], `chunk ${i} verified and dropped`))
+})
+
+t.test('openBatch fails a damaged chunk, writes nothing of it and goes on with the others', async (t) => {
+  const f = openFixture(t)
+  const damaged = f.envelopes.map((e) => Buffer.from(e))
+  damaged[0][damaged[0].length - 3] ^= 1 // the tag
+  damaged[1][40] ^= 0x80 // the ciphertext
+  const tree = sealObject(keys, f.chunks[5].id, envelopeHeader(ObjectKind.TREE, []), f.plains[5]).envelope
+  damaged[5] = tree // a tree's envelope where a chunk is expected (its id is the chunk's: the AEAD binds it)
+  const fd = openSync(f.target, 'w+')
+  const a = openArgs(f, fd, () => false, damaged)
+  await openBatch(a, 2)
+  closeSync(fd)
+  const status = f.chunks.map((_, i) => a.results[i * 3])
+  t.same(status, [1, 1, 0, 0, 0, 1], 'only the intact chunks are done')
+  const got = readFileSync(f.target)
+  t.equal(got.length, f.positions[3] + f.plains[3].length, 'the file ends with the last intact chunk that is not zeros')
+  t.equal(got.subarray(0, f.positions[3]).every((b) => b === 0), true, 'the failed chunks left nothing')
+  t.equal(Buffer.compare(got.subarray(f.positions[3]), f.plains[3]), 0, 'the intact chunk is in its place')
+
+  // a wrong id (the hash check), a missing file, a short read
+  const g = openFixture(t)
+  const wrongId = openArgs(g, -2, () => true)
+  wrongId.input[0] ^= 1
+  const missing = openArgs(g, -2, () => true, g.envelopes, [join(g.dir, 'absent')])
+  const short = openArgs(g, -2, () => true)
+  short.places[10] = statSync(g.pack).size - 10
+  const otherKind = g.envelopes.map((e) => Buffer.from(e))
+  otherKind[3][1] = ObjectKind.TREE // the kind in the cleartext header
+  const kindChanged = openArgs(g, -2, () => false, otherKind)
+  await Promise.all([openBatch(wrongId, 2), openBatch(missing, 2), openBatch(short, 2), openBatch(kindChanged, 2)])
+  t.same([...kindChanged.results.filter((_, i) => i % 3 === 0)], [0, 0, 0, 1, 0, 0], 'a chunk whose cleartext kind was changed fails')
+  t.equal(wrongId.results[0], 1, 'a chunk that does not hash to its id fails')
+  t.same([...wrongId.results.filter((_, i) => i % 3 === 0)].slice(1), [0, 0, 0, 0, 0], 'the others do not')
+  t.same([...missing.results.filter((_, i) => i % 3 === 0)], [1, 1, 1, 1, 1, 1], 'a missing pack file fails every chunk in it')
+  t.equal(short.results[15], 1, 'an envelope past the end of its file fails')
+
+  t.throws(() => openBatch({ ...openArgs(g, -1, () => true) }, 2), { name: 'RangeError', message: /names no path or target/ })
+  t.throws(() => openBatch({ ...openArgs(g, -2, () => true), paths: [] }, 2), { name: 'RangeError' })
+  t.throws(() => openBatch({ ...openArgs(g, -2, () => true), places: new Float64Array(3) }, 2), { name: 'TypeError', message: /places 2/ })
+})
+
+t.test('the compiled SealPool opens natively and reports a damaged chunk exactly as the inline pool does', async (t) => {
+  const url = pathToFileURL(resolve(import.meta.dirname, '../dist/repo/seal-pool.js')).href
+  const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
+  const native = new SealPool(keys, { workers: 2 })
+  const inline = new SourceSealPool(keys, { workers: 0 })
+  t.teardown(() => Promise.all([native.close(), inline.close()]))
+  const f = openFixture(t)
+  const damaged = f.envelopes.map((e) => Buffer.from(e))
+  damaged[1][50] ^= 4
+  const fd = openSync(f.target, 'w+')
+  t.teardown(() => closeSync(fd))
+  const outcome = (pool: SourceSealPool, i: number, writeTo: boolean) =>
+    pool
+      .submit({ op: 'open', id: f.chunks[i].id, data: damaged[i], kind: ObjectKind.CHUNK, ...(writeTo ? { writeTo: { fd, position: f.positions[i] } } : { isDiscarded: true }) })
+      .then((r) => `ok ${r.plainBytes} ${r.isWritten}`, (e: { code?: string; message: string }) => `${e.code}: ${e.message}`)
+  const fromNative = await Promise.all(f.chunks.map((_, i) => outcome(native, i, true)))
+  const fromInline = await Promise.all(f.chunks.map((_, i) => outcome(inline, i, false)))
+  t.match(fromNative[1], /^INTEGRITY_ERROR: .*authentication tag does not match/)
+  t.same(fromNative.map((o) => o.replace(/ (true|false)$/, '')), fromInline.map((o) => o.replace(/ (true|false)$/, '')), 'same results and errors as the inline pool')
+  const got = readFileSync(f.target)
+  f.plains.forEach((p, i) => {
+    if (i !== 1) t.equal(Buffer.compare(got.subarray(f.positions[i], f.positions[i] + p.length), p.length === 0 ? Buffer.alloc(0) : p.every((b) => b === 0) ? Buffer.alloc(p.length) : p), 0, `chunk ${i} written in place`)
+  })
 })

@@ -17,6 +17,7 @@ interface NativeAddon {
   findCut(gear: Uint32Array, data: Uint8Array, from: number, normal: number, to: number, maskS: number, maskL: number): number
   sealBatch(dataKey: Uint8Array, level: number, input: Uint8Array, jobs: Int32Array, salts: Uint8Array, out: Uint8Array, results: Int32Array, threads: number): Promise<void>
   sealBatchSync(dataKey: Uint8Array, level: number, input: Uint8Array, jobs: Int32Array, salts: Uint8Array, out: Uint8Array, results: Int32Array): void
+  openBatch(dataKey: Uint8Array, chunkIdKey: Uint8Array, input: Uint8Array, jobs: Int32Array, places: Float64Array, paths: string[], results: Int32Array, threads: number): Promise<void>
 }
 
 /** Fields per entry in `DirScan.stats`, in this order. */
@@ -118,4 +119,30 @@ export function sealBatch(a: SealBatchArgs, threads: number): Promise<void> {
 /** `sealBatch` on the calling thread. */
 export function sealBatchSync(a: SealBatchArgs): void {
   load().sealBatchSync(a.dataKey, a.level, a.input, a.jobs, a.salts, a.out, a.results)
+}
+
+/**
+ * The arguments of `openBatch`: `jobs` holds [id offset in input, envelope offset in input, envelope length, path
+ * index (-1: the envelope is in the input, else read from `paths[i]`), fd (-2: verify and drop), 0] per chunk;
+ * `places` [file offset of the envelope, write position] per chunk; `results` receives [status (0 done, 1
+ * failed), plaintext bytes, written (0/1)] per chunk.
+ */
+export interface OpenBatchArgs {
+  dataKey: Uint8Array
+  chunkIdKey: Uint8Array
+  input: Uint8Array
+  jobs: Int32Array
+  places: Float64Array
+  paths: string[]
+  results: Int32Array
+}
+
+/**
+ * Opens chunks on the addon's seal threads (see `sealBatch`): each envelope is read, must be a chunk's, is
+ * decrypted, decompressed and hashed to its id, then written at its position with pwrite (all-zero chunks are
+ * left as holes) or dropped. A chunk that fails any step is marked failed and nothing of it is written; the caller
+ * opens it again with `openObject` for the exact error. None of the arrays may be touched until the promise settles.
+ */
+export function openBatch(a: OpenBatchArgs, threads: number): Promise<void> {
+  return load().openBatch(a.dataKey, a.chunkIdKey, a.input, a.jobs, a.places, a.paths, a.results, threads)
 }

@@ -1,10 +1,10 @@
 /**
  * A pool that seals and opens objects in batches off the main thread, so both cores work during backup, restore
- * and check. Jobs are copied at submit into one batch buffer. A batch of seals goes to the native addon, which
- * seals it on a libuv thread into one output buffer (no JavaScript and no allocation per object there); any
- * other batch is transferred (not cloned) to a worker thread, and its results come back the same way. Falls back
- * to running jobs inline when the compiled worker script is absent (tests that run the TypeScript sources
- * directly) or when asked for 0 workers.
+ * and check. Jobs are copied at submit into one batch buffer. A batch of seals, or of chunk opens whose plaintext
+ * goes to a file or is dropped, goes to the native addon's seal threads (no JavaScript and no allocation per object
+ * there); any other batch is transferred (not cloned) to a worker thread, and its results come back the same way.
+ * Falls back to running jobs inline when the compiled worker script is absent (tests that run the TypeScript
+ * sources directly) or when asked for 0 workers.
  */
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs'
@@ -12,10 +12,10 @@ import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { ArcaError, ERROR_CODES, type ErrorCode } from '../core/errors.js'
-import { sealBatch } from '../core/native-addon.js'
+import { openBatch, sealBatch } from '../core/native-addon.js'
 import { padmeLength } from '../dedup/padme.js'
 import { SALT_BYTES, TAG_BYTES } from '../dedup/seal.js'
-import type { ObjectKind } from '../protocol/object-envelope.js'
+import { ID_BYTES, ObjectKind } from '../protocol/object-envelope.js'
 import type { FilePlace } from '../protocol/store.js'
 import { openObject, sealObject, type ObjectKeys } from './objects.js'
 
@@ -90,7 +90,7 @@ export class SealPool {
   private readonly freeBatches = new Map<number, Uint8Array[]>()
   private freeBatchBytes = 0
   private failure: unknown = undefined
-  /** Native seal batches not yet settled. */
+  /** Native batches not yet settled. */
   private nativeRunning = 0
   private nativeIdle: (() => void) | undefined
 
@@ -98,17 +98,17 @@ export class SealPool {
   private readonly script: string
   private readonly workerCount: number
 
-  private readonly isNativeSeal: boolean
+  private readonly isNative: boolean
 
   /**
    * `workers`: threads that work at once (default: up to two, one per core), worker threads or the native
-   * addon's seal threads. `nativeSeal: false` sends seal batches to worker threads as well.
+   * addon's seal threads. `native: false` sends every batch to worker threads.
    */
-  constructor(private readonly keys: ObjectKeys, options: { workers?: number; zstdLevel?: number; nativeSeal?: boolean } = {}) {
+  constructor(private readonly keys: ObjectKeys, options: { workers?: number; zstdLevel?: number; native?: boolean } = {}) {
     this.level = options.zstdLevel ?? 3
     this.script = fileURLToPath(new URL('./seal-worker.js', import.meta.url))
     this.workerCount = existsSync(this.script) ? (options.workers ?? Math.min(2, availableParallelism())) : 0
-    this.isNativeSeal = options.nativeSeal ?? true
+    this.isNative = options.native ?? true
   }
 
   get isInline(): boolean {
@@ -199,8 +199,12 @@ export class SealPool {
   private dispatch(): void {
     this.scheduled = false
     if (this.batch === undefined || this.batchJobs.length === 0) return
-    if (this.isNativeSeal && this.batchJobs.every((j) => j[0] === 0)) {
+    if (this.isNative && this.batchJobs.every((j) => j[0] === 0)) {
       this.dispatchNative()
+      return
+    }
+    if (this.isNative && this.batchJobs.every(isNativeOpen)) {
+      this.dispatchNativeOpen()
       return
     }
     if (this.workers.length === 0) this.startWorkers()
@@ -260,6 +264,59 @@ export class SealPool {
     )
   }
 
+  /** Hands the current batch (chunk opens into files or dropped) to the native addon's seal threads. */
+  private dispatchNativeOpen(): void {
+    const input = this.batch!
+    const metas = this.batchJobs
+    const sources = this.batchSources
+    const waiters = this.batchWaiters
+    const count = metas.length
+    const jobs = new Int32Array(count * 6)
+    const places = new Float64Array(count * 2)
+    const paths: string[] = []
+    const pathIndex = new Map<string, number>()
+    metas.forEach(([, , at, idLength, headerLength, dataLength, fd, position], i) => {
+      const source = sources[i]
+      let p = -1
+      if (source !== null) {
+        p = pathIndex.get(source.path) ?? -1
+        if (p < 0) pathIndex.set(source.path, (p = paths.push(source.path) - 1))
+      }
+      jobs.set([at, at + idLength + headerLength, source?.length ?? dataLength, p, fd, 0], i * 6)
+      places[i * 2] = source?.offset ?? 0
+      places[i * 2 + 1] = position
+    })
+    this.batch = undefined
+    this.batchJobs = []
+    this.batchSources = []
+    this.batchWorkBytes = 0
+    this.batchWaiters = []
+    this.nativeRunning++
+    const results = new Int32Array(count * 3)
+    const settle = (err: unknown): void => {
+      this.nativeRunning--
+      for (let i = 0; i < count; i++) {
+        const w = waiters[i]
+        if (err !== undefined) w.reject(err)
+        else if (results[i * 3] === 0) w.resolve({ data: EMPTY, compressedBytes: 0, plainBytes: results[i * 3 + 1], isWritten: results[i * 3 + 2] === 1 })
+        else {
+          // failed natively, nothing written: opened again here for the error's exact code and message
+          try {
+            w.resolve(runJob(this.keys, jobOf(input, metas[i], sources[i]), this.level))
+          } catch (e) {
+            w.reject(e)
+          }
+        }
+      }
+      this.keepBatchBuffer(input.buffer as ArrayBuffer)
+      if (this.nativeRunning === 0) this.nativeIdle?.()
+    }
+    openBatch({ dataKey: this.keys.dataKey, chunkIdKey: this.keys.chunkIdKey, input, jobs, places, paths, results }, this.workerCount).then(
+      () => settle(undefined),
+      (err: unknown) => settle(err),
+    )
+  }
+
   private onResults(slot: Slot, msg: ResultMessage): void {
     const waiters = slot.waiting.get(msg.seq) ?? []
     slot.waiting.delete(msg.seq)
@@ -303,6 +360,25 @@ export class SealPool {
 
 const EMPTY = new Uint8Array(0)
 export const CLOSE_MESSAGE = 'close'
+
+/** An open job the seal threads take: a chunk (or any kind) whose plaintext goes to a file or is dropped. */
+function isNativeOpen([op, kind, , idLength, , , fd]: JobMeta): boolean {
+  return op === 1 && (kind === 0 || kind === ObjectKind.CHUNK) && idLength === ID_BYTES && (fd >= 0 || fd === -2)
+}
+
+/** The open job `meta` describes, its bytes in `input` (see `submit`). */
+function jobOf(input: Uint8Array, [, kind, at, idLength, headerLength, dataLength, fd, position]: JobMeta, source: FilePlace | null): PoolJob {
+  const dataStart = at + idLength + headerLength
+  return {
+    op: 'open',
+    id: input.subarray(at, at + idLength),
+    data: input.subarray(dataStart, dataStart + dataLength),
+    kind: kind === 0 ? undefined : (kind as ObjectKind),
+    writeTo: fd >= 0 ? { fd, position } : undefined,
+    isDiscarded: fd === -2,
+    source: source ?? undefined,
+  }
+}
 const CLOSE_TIMEOUT_MS = 30_000
 
 export function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutput {
