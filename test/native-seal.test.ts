@@ -301,3 +301,26 @@ t.test('the compiled SealPool opens natively and reports a damaged chunk exactly
     if (i !== 1) t.equal(Buffer.compare(got.subarray(f.positions[i], f.positions[i] + p.length), p.length === 0 ? Buffer.alloc(0) : p.every((b) => b === 0) ? Buffer.alloc(p.length) : p), 0, `chunk ${i} written in place`)
   })
 })
+
+t.test('the compiled SealPool reuses an output buffer only once every object of it is released, and only once', async (t) => {
+  const url = pathToFileURL(resolve(import.meta.dirname, '../dist/repo/seal-pool.js')).href
+  const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
+  const pool = new SealPool(keys, { workers: 1 })
+  t.teardown(() => pool.close())
+  const o = [chunk(text(5000)), chunk(text(6000)), chunk(text(7000)), chunk(text(8000))]
+  const sealOne = (x: Obj) => pool.submit({ op: 'seal', id: x.id, header: x.header, data: x.plain })
+  const [a1, a2] = await Promise.all([sealOne(o[0]), sealOne(o[1])])
+  t.equal(a1.data.buffer, a2.data.buffer, 'two objects of one batch share its output buffer')
+  const kept = Buffer.from(a1.data)
+  a1.release?.()
+  a1.release?.() // a second release of the same object counts nothing
+  const b = await sealOne(o[2])
+  t.not(b.data.buffer, a1.data.buffer, 'not reused while an object of it is unreleased')
+  t.equal(Buffer.compare(a1.data, kept), 0, 'the released object is left as it was')
+  a2.release?.()
+  const c = await sealOne(o[3])
+  t.equal(c.data.buffer, a1.data.buffer, 'reused once all its objects are released')
+  t.equal(Buffer.compare(openObject(keys, o[3].id, c.data).plain, o[3].plain), 0, 'and what is sealed into it opens')
+  const d = await sealOne(o[0])
+  t.not(d.data.buffer, c.data.buffer, 'a buffer in use is not handed out again')
+})

@@ -161,7 +161,9 @@ export class LocalStore implements Store {
     return ids.map((id) => !this.pending.has(toHex(id)) && !this.isIndexed(id))
   }
 
-  /** The store keeps a reference to `envelope` until the next flush resolves: callers must not modify it. */
+  /** Pack writers copy what they append: once `put` resolves the store holds no reference to `envelope`. */
+  readonly isPutCopied = true
+
   async put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
     await this.putMany([{ id, envelope }])
   }
@@ -171,7 +173,7 @@ export class LocalStore implements Store {
    * and every id looked up once, before anything is written; `admit` then receives the bytes the new objects will
    * take in packs and may throw (a quota refusal) to write nothing. A tree whose references are not stored (or
    * earlier in the list) is refused with BAD_MESSAGE; the objects before it stay written, each complete.
-   * The store keeps references to the envelopes until the next flush resolves.
+   * Every envelope is copied into a pack writer's stage before this resolves (see `isPutCopied`).
    */
   async putMany(objects: readonly { id: Uint8Array; envelope: Uint8Array }[], admit?: (newBytes: number) => void): Promise<void> {
     this.throwIfFailed()
@@ -206,7 +208,7 @@ export class LocalStore implements Store {
         this.pending.set(f.hex, { pack: writer.packNumber, offset, bodyLength: f.envelope.length, kind: f.kind, writer })
         this.putting.delete(f.hex)
         this.noteAppended(writer, f.envelope.length)
-        if (writer.queuedBytes > MAX_QUEUED_WRITE_BYTES) await writer.drain()
+        if (writer.queuedBytes > MAX_QUEUED_WRITE_BYTES) await writer.settle()
       }
     } finally {
       for (const f of fresh) this.putting.delete(f.hex)

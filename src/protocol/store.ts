@@ -41,8 +41,13 @@ export interface Store {
 
   /** For each id, true when the store does not hold it. */
   missing(ids: readonly Uint8Array[]): Promise<boolean[]>
-  /** The store may keep a reference to `envelope` until the next flush resolves: callers must not modify it. */
+  /**
+   * The store may keep a reference to `envelope` until the next flush resolves: callers must not modify it, unless
+   * `isPutCopied`.
+   */
   put(id: Uint8Array, envelope: Uint8Array): Promise<void>
+  /** True when `put` has copied (or written) the envelope by the time it resolves: the caller may then reuse it. */
+  readonly isPutCopied?: boolean
   /** The envelope of a stored object; CHUNK_NOT_FOUND if absent. */
   get(id: Uint8Array): Promise<Uint8Array>
   flush(): Promise<void>

@@ -37,6 +37,11 @@ export interface PoolOutput {
   plainBytes: number
   /** For writeTo jobs: false when the chunk was all zeros and left as a hole. */
   isWritten: boolean
+  /**
+   * When present: call it once `data` is no longer used by anyone (for example, put into a store that copies),
+   * so that its buffer can be reused; `data` must not be read after. Not calling it is always safe.
+   */
+  release?: () => void
 }
 
 /** One job in a batch: [op (0 seal, 1 open), kind (0 = any), offset, idLength, headerLength, dataLength, fd (-1 none, -2 discard), position]. */
@@ -71,6 +76,8 @@ const BATCH_BYTES = 512 * 1024
 const MiB = 1024 * 1024
 /** Returned batch buffers kept for reuse, at most. */
 const MAX_FREE_BATCH_BYTES = 32 * MiB
+/** Released output buffers kept for reuse, at most. */
+const MAX_FREE_OUTPUT_BYTES = 32 * MiB
 const BATCH_JOBS = 256
 /** The sealed payload's bytes beyond the padded plaintext, and its plaintext header (see dedup/seal.ts). */
 const SEAL_OVERHEAD = SALT_BYTES + TAG_BYTES
@@ -87,8 +94,9 @@ export class SealPool {
   private scheduled = false
   private seq = 0
   /** Batch buffers returned by the workers, by capacity, reused to avoid allocating (and page-faulting) fresh memory. */
-  private readonly freeBatches = new Map<number, Uint8Array[]>()
-  private freeBatchBytes = 0
+  private readonly freeBatches = new BufferShelf(MAX_FREE_BATCH_BYTES)
+  /** Output buffers of native seal batches whose every object was released (see `PoolOutput.release`). */
+  private readonly freeOutputs = new BufferShelf(MAX_FREE_OUTPUT_BYTES)
   private failure: unknown = undefined
   /** Native batches not yet settled. */
   private nativeRunning = 0
@@ -173,27 +181,11 @@ export class SealPool {
    * MiB, so that chunks of similar size reuse the same buffers.
    */
   private takeBatchBuffer(size: number): Uint8Array {
-    const capacity = size <= BATCH_BYTES ? BATCH_BYTES : Math.ceil(size / MiB) * MiB
-    // the smallest free buffer that holds it: chunk sizes vary, and a buffer allocated per batch churned about
-    // 1.4 GB through malloc on a day-1 backup (docs/PERFORMANCE.md, "Batch buffers reused by best fit")
-    let best = 0
-    for (const c of this.freeBatches.keys()) if (c >= capacity && (best === 0 || c < best) && this.freeBatches.get(c)!.length > 0) best = c
-    const reused = best === 0 ? undefined : this.freeBatches.get(best)!.pop()
-    if (reused !== undefined) {
-      this.freeBatchBytes -= best
-      return reused
-    }
-    return new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, capacity)
+    return this.freeBatches.take(size <= BATCH_BYTES ? BATCH_BYTES : Math.ceil(size / MiB) * MiB)
   }
 
   private keepBatchBuffer(buffer: ArrayBuffer): void {
-    const capacity = buffer.byteLength
-    // every batch buffer comes from takeBatchBuffer, so its capacity is one of the sizes asked for there
-    if (this.freeBatchBytes + capacity > MAX_FREE_BATCH_BYTES) return
-    let list = this.freeBatches.get(capacity)
-    if (list === undefined) this.freeBatches.set(capacity, (list = []))
-    list.push(new Uint8Array(buffer))
-    this.freeBatchBytes += capacity
+    this.freeBatches.keep(buffer)
   }
 
   private dispatch(): void {
@@ -235,7 +227,7 @@ export class SealPool {
       // a body is stored compressed only when that makes it shorter, so this is the most a sealed object takes
       capacity += headerLength + SEAL_OVERHEAD + padmeLength(SEAL_HEADER_BYTES + dataLength)
     })
-    const batch: NativeBatch = { input: this.batch!, jobs, out: new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, capacity), waiters: this.batchWaiters }
+    const batch: NativeBatch = { input: this.batch!, jobs, out: this.freeOutputs.take(Math.ceil(capacity / MiB) * MiB), waiters: this.batchWaiters }
     this.batch = undefined
     this.batchJobs = []
     this.batchSources = []
@@ -251,10 +243,22 @@ export class SealPool {
     const settle = (err: unknown): void => {
       this.nativeRunning--
       this.keepBatchBuffer(batch.input.buffer as ArrayBuffer)
+      // the output returns to the shelf once every object of it is released; an object never released (a store
+      // that keeps references) leaves the buffer to the collector
+      let unreleased = count
       for (let i = 0; i < count; i++) {
         const w = batch.waiters[i]
-        if (err !== undefined) w.reject(err)
-        else w.resolve({ data: batch.out.subarray(results[i * 3], results[i * 3] + results[i * 3 + 1]), compressedBytes: results[i * 3 + 2], plainBytes: batch.jobs[i * 4 + 3], isWritten: false })
+        if (err !== undefined) {
+          w.reject(err)
+          continue
+        }
+        let isReleased = false
+        const release = (): void => {
+          if (isReleased) return
+          isReleased = true
+          if (--unreleased === 0) this.freeOutputs.keep(batch.out.buffer as ArrayBuffer)
+        }
+        w.resolve({ data: batch.out.subarray(results[i * 3], results[i * 3] + results[i * 3 + 1]), compressedBytes: results[i * 3 + 2], plainBytes: batch.jobs[i * 4 + 3], isWritten: false, release })
       }
       if (this.nativeRunning === 0) this.nativeIdle?.()
     }
@@ -360,6 +364,39 @@ export class SealPool {
 
 const EMPTY = new Uint8Array(0)
 export const CLOSE_MESSAGE = 'close'
+
+/**
+ * Buffers kept for reuse by capacity, up to a total: `take` gives the smallest kept buffer that holds the size
+ * asked for (chunk sizes vary; a buffer allocated per batch churned about 1.4 GB through malloc on a day-1 backup,
+ * docs/PERFORMANCE.md, "Batch buffers reused by best fit"), or a new one of exactly that capacity.
+ */
+class BufferShelf {
+  private readonly byCapacity = new Map<number, Uint8Array[]>()
+  private bytes = 0
+
+  constructor(private readonly maxBytes: number) {}
+
+  take(capacity: number): Uint8Array {
+    let best = 0
+    for (const [c, list] of this.byCapacity) if (c >= capacity && (best === 0 || c < best) && list.length > 0) best = c
+    const reused = best === 0 ? undefined : this.byCapacity.get(best)!.pop()
+    if (reused !== undefined) {
+      this.bytes -= best
+      return reused
+    }
+    return new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, capacity)
+  }
+
+  /** Keeps a buffer that `take` gave (so its capacity is one of the sizes asked for), unless the shelf is full. */
+  keep(buffer: ArrayBuffer): void {
+    const capacity = buffer.byteLength
+    if (this.bytes + capacity > this.maxBytes) return
+    let list = this.byCapacity.get(capacity)
+    if (list === undefined) this.byCapacity.set(capacity, (list = []))
+    list.push(new Uint8Array(buffer))
+    this.bytes += capacity
+  }
+}
 
 /** An open job the seal threads take: a chunk (or any kind) whose plaintext goes to a file or is dropped. */
 function isNativeOpen([op, kind, , idLength, , , fd]: JobMeta): boolean {

@@ -124,10 +124,12 @@ export class UploadQueue {
       // promise here lives until the chunk is stored, long enough to be promoted out of V8's young generation
       const stored = this.pool
         .submit({ op: 'seal', id: c.id, header: CHUNK_HEADER, data: c.data })
-        .then((s) => {
+        .then(async (s) => {
           this.stats.bytesStored += s.data.length
           this.stats.bytesCompressed += s.compressedBytes
-          return this.store.put(c.id, s.data)
+          await this.store.put(c.id, s.data)
+          // a store that copied the envelope leaves the sealed bytes to the pool for reuse
+          if (this.store.isPutCopied === true) s.release?.()
         })
         .then(
           () => this.settle(c.hex, size),
