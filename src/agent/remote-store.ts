@@ -125,9 +125,15 @@ export class RemoteStore implements Store {
     return answers
   }
 
+  /**
+   * `put` keeps a copy of exactly the envelope's size until the node has made it durable (it may have to send it
+   * again after a reconnect): the caller's buffer, often shared by a whole batch of sealed objects, is free at once.
+   */
+  readonly isPutCopied = true
+
   put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure)
-    const entry: PutEntry = { id, envelope, seq: ++this.seq }
+    const entry: PutEntry = { id: Buffer.from(id), envelope: Buffer.from(envelope), seq: ++this.seq }
     this.retained.push(entry)
     this.retainedBytes += envelope.length
     this.batch.push(entry)
