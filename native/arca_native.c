@@ -667,8 +667,8 @@ static void task_settle(napi_env env, napi_value callback, void *context, void *
   t->cleanup(t);
 }
 
-/* Queues t (its fields other than the queue's set) for `threads` task threads, keeping `keep` alive until it
- * settles; the promise, or NULL with an error thrown (t is then cleaned up). */
+/* Queues t (run, cleanup and its own fields set) for the task threads, starting them until `threads` run, and keeps
+ * `keep` alive until it settles; the promise, or NULL with an error thrown (t is then cleaned up). */
 static napi_value task_queue(napi_env env, task *t, const char *name, napi_value *keep, int keepCount, napi_value threadsArg) {
   int32_t threads = 2;
   if (threadsArg != NULL && (napi_get_value_int32(env, threadsArg, &threads) != napi_ok || threads < 1 || threads > MAX_SEAL_THREADS)) {

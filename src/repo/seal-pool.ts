@@ -58,14 +58,6 @@ interface Waiter {
   bytes: number
 }
 
-/** A batch of seals for the native addon (see `sealBatch` in core/native-addon.ts). */
-interface NativeBatch {
-  input: Uint8Array
-  jobs: Int32Array
-  out: Uint8Array
-  waiters: Waiter[]
-}
-
 interface Slot {
   worker: Worker
   inflight: number
@@ -202,78 +194,83 @@ export class SealPool {
     if (this.workers.length === 0) this.startWorkers()
     const slot = this.workers.reduce((a, b) => (b.inflight < a.inflight ? b : a))
     const seq = this.seq++
-    const bytes = this.batchWaiters.reduce((n, w) => n + w.bytes, 0)
-    slot.waiting.set(seq, this.batchWaiters)
-    slot.inflight += bytes
-    const buffer = this.batch.buffer as ArrayBuffer
-    const message: BatchMessage = { seq, buffer, jobs: this.batchJobs, sources: this.batchSources }
+    const { input, metas, sources, waiters } = this.takeBatch()
+    slot.waiting.set(seq, waiters)
+    slot.inflight += waiters.reduce((n, w) => n + w.bytes, 0)
+    const buffer = input.buffer as ArrayBuffer
+    const message: BatchMessage = { seq, buffer, jobs: metas, sources }
+    slot.worker.postMessage(message, [buffer])
+  }
+
+  /** The batch being filled, handed over: the pool starts a new one with the next job. */
+  private takeBatch(): { input: Uint8Array; metas: JobMeta[]; sources: (FilePlace | null)[]; waiters: Waiter[] } {
+    const taken = { input: this.batch!, metas: this.batchJobs, sources: this.batchSources, waiters: this.batchWaiters }
     this.batch = undefined
     this.batchJobs = []
     this.batchSources = []
     this.batchWorkBytes = 0
     this.batchWaiters = []
-    slot.worker.postMessage(message, [buffer])
+    return taken
+  }
+
+  /**
+   * Runs a native batch; `settle` is called on the main thread with its failure, if any, once it is done (also
+   * when `start` throws: every waiter is answered).
+   */
+  private runNativeBatch(start: () => Promise<void>, settle: (err: unknown) => void): void {
+    let work: Promise<void>
+    try {
+      work = start()
+    } catch (err) {
+      work = Promise.reject(err)
+    }
+    this.nativeRunning++
+    const done = (err: unknown): void => {
+      this.nativeRunning--
+      settle(err)
+      if (this.nativeRunning === 0) this.nativeIdle?.()
+    }
+    work.then(() => done(undefined), done)
   }
 
   /** Hands the current batch (seals only) to the native addon's seal threads, `workerCount` of them. */
   private dispatchNative(): void {
-    const jobs = new Int32Array(this.batchJobs.length * 4)
+    const { input, metas, waiters } = this.takeBatch()
+    const count = metas.length
+    const jobs = new Int32Array(count * 4)
     let capacity = 0
-    this.batchJobs.forEach(([, , at, idLength, headerLength, dataLength], i) => {
-      jobs[i * 4] = at
-      jobs[i * 4 + 1] = idLength
-      jobs[i * 4 + 2] = headerLength
-      jobs[i * 4 + 3] = dataLength
+    metas.forEach(([, , at, idLength, headerLength, dataLength], i) => {
+      jobs.set([at, idLength, headerLength, dataLength], i * 4)
       // a body is stored compressed only when that makes it shorter, so this is the most a sealed object takes
       capacity += headerLength + SEAL_OVERHEAD + padmeLength(SEAL_HEADER_BYTES + dataLength)
     })
-    const batch: NativeBatch = { input: this.batch!, jobs, out: this.freeOutputs.take(Math.ceil(capacity / MiB) * MiB), waiters: this.batchWaiters }
-    this.batch = undefined
-    this.batchJobs = []
-    this.batchSources = []
-    this.batchWorkBytes = 0
-    this.batchWaiters = []
-    this.runNative(batch)
-  }
-
-  private runNative(batch: NativeBatch): void {
-    this.nativeRunning++
-    const count = batch.waiters.length
+    const out = this.freeOutputs.take(Math.ceil(capacity / MiB) * MiB)
     const results = new Int32Array(count * 3)
-    const settle = (err: unknown): void => {
-      this.nativeRunning--
-      this.keepBatchBuffer(batch.input.buffer as ArrayBuffer)
+    const start = () => sealBatch({ dataKey: this.keys.dataKey, level: this.level, input, jobs, salts: randomBytes(count * SALT_BYTES), out, results }, this.workerCount)
+    this.runNativeBatch(start, (err) => {
+      this.keepBatchBuffer(input.buffer as ArrayBuffer)
       // the output returns to the shelf once every object of it is released; an object never released (a store
       // that keeps references) leaves the buffer to the collector
       let unreleased = count
-      for (let i = 0; i < count; i++) {
-        const w = batch.waiters[i]
+      waiters.forEach((w, i) => {
         if (err !== undefined) {
           w.reject(err)
-          continue
+          return
         }
         let isReleased = false
         const release = (): void => {
           if (isReleased) return
           isReleased = true
-          if (--unreleased === 0) this.freeOutputs.keep(batch.out.buffer as ArrayBuffer)
+          if (--unreleased === 0) this.freeOutputs.keep(out.buffer as ArrayBuffer)
         }
-        w.resolve({ data: batch.out.subarray(results[i * 3], results[i * 3] + results[i * 3 + 1]), compressedBytes: results[i * 3 + 2], plainBytes: batch.jobs[i * 4 + 3], isWritten: false, release })
-      }
-      if (this.nativeRunning === 0) this.nativeIdle?.()
-    }
-    sealBatch({ dataKey: this.keys.dataKey, level: this.level, input: batch.input, jobs: batch.jobs, salts: randomBytes(count * SALT_BYTES), out: batch.out, results }, this.workerCount).then(
-      () => settle(undefined),
-      (err: unknown) => settle(err),
-    )
+        w.resolve({ data: out.subarray(results[i * 3], results[i * 3] + results[i * 3 + 1]), compressedBytes: results[i * 3 + 2], plainBytes: metas[i][5], isWritten: false, release })
+      })
+    })
   }
 
   /** Hands the current batch (chunk opens into files or dropped) to the native addon's seal threads. */
   private dispatchNativeOpen(): void {
-    const input = this.batch!
-    const metas = this.batchJobs
-    const sources = this.batchSources
-    const waiters = this.batchWaiters
+    const { input, metas, sources, waiters } = this.takeBatch()
     const count = metas.length
     const jobs = new Int32Array(count * 6)
     const places = new Float64Array(count * 2)
@@ -290,17 +287,10 @@ export class SealPool {
       places[i * 2] = source?.offset ?? 0
       places[i * 2 + 1] = position
     })
-    this.batch = undefined
-    this.batchJobs = []
-    this.batchSources = []
-    this.batchWorkBytes = 0
-    this.batchWaiters = []
-    this.nativeRunning++
     const results = new Int32Array(count * 3)
-    const settle = (err: unknown): void => {
-      this.nativeRunning--
-      for (let i = 0; i < count; i++) {
-        const w = waiters[i]
+    const start = () => openBatch({ dataKey: this.keys.dataKey, chunkIdKey: this.keys.chunkIdKey, input, jobs, places, paths, results }, this.workerCount)
+    this.runNativeBatch(start, (err) => {
+      waiters.forEach((w, i) => {
         if (err !== undefined) w.reject(err)
         else if (results[i * 3] === 0) w.resolve({ data: EMPTY, compressedBytes: 0, plainBytes: results[i * 3 + 1], isWritten: results[i * 3 + 2] === 1 })
         else {
@@ -311,14 +301,9 @@ export class SealPool {
             w.reject(e)
           }
         }
-      }
+      })
       this.keepBatchBuffer(input.buffer as ArrayBuffer)
-      if (this.nativeRunning === 0) this.nativeIdle?.()
-    }
-    openBatch({ dataKey: this.keys.dataKey, chunkIdKey: this.keys.chunkIdKey, input, jobs, places, paths, results }, this.workerCount).then(
-      () => settle(undefined),
-      (err: unknown) => settle(err),
-    )
+    })
   }
 
   private onResults(slot: Slot, msg: ResultMessage): void {
@@ -364,6 +349,7 @@ export class SealPool {
 
 const EMPTY = new Uint8Array(0)
 export const CLOSE_MESSAGE = 'close'
+const CLOSE_TIMEOUT_MS = 30_000
 
 /**
  * Buffers kept for reuse by capacity, up to a total: `take` gives the smallest kept buffer that holds the size
@@ -416,7 +402,6 @@ function jobOf(input: Uint8Array, [, kind, at, idLength, headerLength, dataLengt
     source: source ?? undefined,
   }
 }
-const CLOSE_TIMEOUT_MS = 30_000
 
 export function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutput {
   if (job.op === 'seal') {
