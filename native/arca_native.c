@@ -897,21 +897,11 @@ static int pack_fd(const char *path) {
   return fd;
 }
 
-static int read_fully(int fd, uint8_t *buf, size_t length, off_t offset) {
+/* pread (isWrite 0) or pwrite (1) of all `length` bytes at `offset`, retried on EINTR and short transfers; 1 when done. */
+static int transfer_fully(int fd, uint8_t *buf, size_t length, off_t offset, int isWrite) {
   size_t done = 0;
   while (done < length) {
-    ssize_t n = pread(fd, buf + done, length - done, offset + (off_t)done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0;
-    done += (size_t)n;
-  }
-  return 1;
-}
-
-static int write_fully(int fd, const uint8_t *buf, size_t length, off_t offset) {
-  size_t done = 0;
-  while (done < length) {
-    ssize_t n = pwrite(fd, buf + done, length - done, offset + (off_t)done);
+    ssize_t n = isWrite ? pwrite(fd, buf + done, length - done, offset + (off_t)done) : pread(fd, buf + done, length - done, offset + (off_t)done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return 0;
     done += (size_t)n;
@@ -940,7 +930,7 @@ static int open_one(open_batch *b, const int32_t *j, const double *place, int32_
     if (length > MAX_OPEN_ENVELOPE) return 0;
     int fd = pack_fd(b->paths[j[3]]);
     uint8_t *buf = open_buffer(0, length);
-    if (fd < 0 || buf == NULL || !read_fully(fd, buf, length, (off_t)place[0])) return 0;
+    if (fd < 0 || buf == NULL || !transfer_fully(fd, buf, length, (off_t)place[0], 0)) return 0;
     envelope = buf;
   }
   /* a chunk's envelope: version 1, kind 1, no references, then salt | ciphertext | tag */
@@ -993,7 +983,7 @@ static int open_one(open_batch *b, const int32_t *j, const double *place, int32_
   *plainBytes = (int32_t)rawLength;
   *written = 0;
   if (j[4] >= 0 && !all_zeros(data, rawLength)) {
-    if (!write_fully(j[4], data, rawLength, (off_t)place[1])) return 0;
+    if (!transfer_fully(j[4], (uint8_t *)data, rawLength, (off_t)place[1], 1)) return 0;
     *written = 1;
   }
   return 1;
