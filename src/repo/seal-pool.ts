@@ -3,8 +3,8 @@
  * and check. Jobs are copied at submit into one batch buffer. A batch of seals, or of chunk opens whose plaintext
  * goes to a file or is dropped, goes to the native addon's seal threads (no JavaScript and no allocation per object
  * there); any other batch is transferred (not cloned) to a worker thread, and its results come back the same way.
- * Falls back to running jobs inline when the compiled worker script is absent (tests that run the TypeScript
- * sources directly) or when asked for 0 workers.
+ * Runs jobs inline when asked for 0 workers; without the compiled worker script (tests that run the TypeScript
+ * sources directly), batches meant for a worker run inline while the seal threads are used as in production.
  */
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs'
@@ -99,6 +99,7 @@ export class SealPool {
   private readonly workerCount: number
 
   private readonly isNative: boolean
+  private readonly hasWorkerScript: boolean
 
   /**
    * `workers`: threads that work at once (default: up to two, one per core), worker threads or the native
@@ -107,8 +108,10 @@ export class SealPool {
   constructor(private readonly keys: ObjectKeys, options: { workers?: number; zstdLevel?: number; native?: boolean } = {}) {
     this.level = options.zstdLevel ?? 3
     this.script = fileURLToPath(new URL('./seal-worker.js', import.meta.url))
-    this.workerCount = existsSync(this.script) ? (options.workers ?? Math.min(2, availableParallelism())) : 0
     this.isNative = options.native ?? true
+    this.hasWorkerScript = existsSync(this.script)
+    // the seal threads need no script: without one (the TypeScript sources) only worker batches run inline
+    this.workerCount = this.isNative || this.hasWorkerScript ? (options.workers ?? Math.min(2, availableParallelism())) : 0
   }
 
   get isInline(): boolean {
@@ -191,6 +194,10 @@ export class SealPool {
       this.dispatchNativeOpen()
       return
     }
+    if (!this.hasWorkerScript) {
+      this.runInline()
+      return
+    }
     if (this.workers.length === 0) this.startWorkers()
     const slot = this.workers.reduce((a, b) => (b.inflight < a.inflight ? b : a))
     const seq = this.seq++
@@ -200,6 +207,18 @@ export class SealPool {
     const buffer = input.buffer as ArrayBuffer
     const message: BatchMessage = { seq, buffer, jobs: metas, sources }
     slot.worker.postMessage(message, [buffer])
+  }
+
+  /** Runs the batch being filled on this thread (no worker script to start a worker with). */
+  private runInline(): void {
+    const { input, metas, sources, waiters } = this.takeBatch()
+    waiters.forEach((w, i) => {
+      try {
+        w.resolve(runJob(this.keys, jobOf(input, metas[i], sources[i]), this.level))
+      } catch (err) {
+        w.reject(err)
+      }
+    })
   }
 
   /** The batch being filled, handed over: the pool starts a new one with the next job. */
@@ -389,9 +408,10 @@ function isNativeOpen([op, kind, , idLength, , , fd]: JobMeta): boolean {
   return op === 1 && (kind === 0 || kind === ObjectKind.CHUNK) && idLength === ID_BYTES && (fd >= 0 || fd === -2)
 }
 
-/** The open job `meta` describes, its bytes in `input` (see `submit`). */
-function jobOf(input: Uint8Array, [, kind, at, idLength, headerLength, dataLength, fd, position]: JobMeta, source: FilePlace | null): PoolJob {
+/** The job `meta` describes, its bytes in `input` (see `submit`). */
+function jobOf(input: Uint8Array, [op, kind, at, idLength, headerLength, dataLength, fd, position]: JobMeta, source: FilePlace | null): PoolJob {
   const dataStart = at + idLength + headerLength
+  if (op === 0) return { op: 'seal', id: input.subarray(at, at + idLength), header: input.subarray(at + idLength, dataStart), data: input.subarray(dataStart, dataStart + dataLength) }
   return {
     op: 'open',
     id: input.subarray(at, at + idLength),
