@@ -488,7 +488,7 @@ static const char AAD_PREFIX[] = "arca/object/v1";
 static const uint8_t ZERO_NONCE[12] = { 0 };
 static const uint8_t ZERO_BLOCK[4096] = { 0 };
 
-/* Per thread (the JS thread and each libuv thread that runs a batch): contexts and the compression buffer. */
+/* Per thread (the JS thread and each seal thread that runs a batch): contexts and the compression buffer. */
 static __thread ZSTD_CCtx *cctx_main = NULL;
 static __thread int cctx_main_level = -1000;
 static __thread ZSTD_CCtx *cctx_sample = NULL;

@@ -1,8 +1,8 @@
 /**
  * The native addon (`native/arca_native.c`, built by `node-gyp` at install): what Node lacks or does slowly —
  * extended attributes, a directory listed and lstat-ed in one call, keyed BLAKE3 without an object per hash, the
- * chunker's scan over the caller's bytes and the sealing of a batch of objects on a libuv thread. Loaded on first use; a missing build is an error that says how to
- * build it.
+ * chunker's scan over the caller's bytes, and the sealing and opening of batches of objects on threads of its own.
+ * Loaded on first use; a missing build is an error that says how to build it.
  */
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'

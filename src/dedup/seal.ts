@@ -34,6 +34,11 @@ export interface SealOptions {
   prefix?: Uint8Array
 }
 
+/** The most bytes `seal` gives for `plainLength` bytes (no prefix): a body is only stored compressed when shorter. */
+export function maxSealedLength(plainLength: number): number {
+  return SALT_BYTES + padmeLength(HEADER_BYTES + plainLength) + TAG_BYTES
+}
+
 export interface SealResult {
   /** prefix | sealed payload */
   sealed: Buffer

@@ -13,8 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { ArcaError, ERROR_CODES, type ErrorCode } from '../core/errors.js'
 import { openBatch, sealBatch } from '../core/native-addon.js'
-import { padmeLength } from '../dedup/padme.js'
-import { SALT_BYTES, TAG_BYTES } from '../dedup/seal.js'
+import { maxSealedLength, SALT_BYTES } from '../dedup/seal.js'
 import { ID_BYTES, ObjectKind } from '../protocol/object-envelope.js'
 import type { FilePlace } from '../protocol/store.js'
 import { openObject, sealObject, type ObjectKeys } from './objects.js'
@@ -71,9 +70,6 @@ const MAX_FREE_BATCH_BYTES = 32 * MiB
 /** Released output buffers kept for reuse, at most. */
 const MAX_FREE_OUTPUT_BYTES = 32 * MiB
 const BATCH_JOBS = 256
-/** The sealed payload's bytes beyond the padded plaintext, and its plaintext header (see dedup/seal.ts). */
-const SEAL_OVERHEAD = SALT_BYTES + TAG_BYTES
-const SEAL_HEADER_BYTES = 9
 
 export class SealPool {
   private readonly workers: Slot[] = []
@@ -260,8 +256,7 @@ export class SealPool {
     let capacity = 0
     metas.forEach(([, , at, idLength, headerLength, dataLength], i) => {
       jobs.set([at, idLength, headerLength, dataLength], i * 4)
-      // a body is stored compressed only when that makes it shorter, so this is the most a sealed object takes
-      capacity += headerLength + SEAL_OVERHEAD + padmeLength(SEAL_HEADER_BYTES + dataLength)
+      capacity += headerLength + maxSealedLength(dataLength)
     })
     const out = this.freeOutputs.take(Math.ceil(capacity / MiB) * MiB)
     const results = new Int32Array(count * 3)
