@@ -20,6 +20,7 @@
 #include <node_api.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "blake3.h"
 #include <openssl/evp.h>
 #include "zstd.h"
+#include "zstd_errors.h"
 
 #define PATH_BYTES 4096
 #define NAME_BYTES 256
@@ -488,12 +490,10 @@ static const char AAD_PREFIX[] = "arca/object/v1";
 static const uint8_t ZERO_NONCE[12] = { 0 };
 static const uint8_t ZERO_BLOCK[4096] = { 0 };
 
-/* Per thread (the JS thread and each seal thread that runs a batch): contexts and the compression buffer. */
+/* Per thread (the JS thread and each seal thread that runs a batch): the zstd and cipher contexts. */
 static __thread ZSTD_CCtx *cctx_main = NULL;
 static __thread int cctx_main_level = -1000;
 static __thread ZSTD_CCtx *cctx_sample = NULL;
-static __thread uint8_t *compress_buffer = NULL;
-static __thread size_t compress_capacity = 0;
 static __thread EVP_CIPHER_CTX *cipher_ctx = NULL;
 
 /* As padmeLength in src/dedup/padme.ts. */
@@ -507,44 +507,45 @@ static uint64_t padme_length(uint64_t length) {
   return (length + mask) & ~mask;
 }
 
-/* zstd of src into the thread's compression buffer; its length, or 0 with *error set. */
-static size_t compress_into_buffer(ZSTD_CCtx **ctx, int *ctxLevel, int level, const uint8_t *src, size_t length, const char **error) {
-  size_t bound = ZSTD_compressBound(length);
-  if (compress_capacity < bound) {
-    size_t capacity = bound < 1024 * 1024 ? 1024 * 1024 : bound;
-    uint8_t *grown = realloc(compress_buffer, capacity);
-    if (grown == NULL) { *error = "out of memory for the compression buffer"; return 0; }
-    compress_buffer = grown;
-    compress_capacity = capacity;
-  }
+/* zstd of src into dst[0, capacity): its length; SIZE_MAX when it does not fit (it does not pay then); 0 with
+ * *error set on any other failure. */
+static size_t compress_into(ZSTD_CCtx **ctx, int *ctxLevel, int level, uint8_t *dst, size_t capacity, const uint8_t *src, size_t length, const char **error) {
   if (*ctx == NULL && (*ctx = ZSTD_createCCtx()) == NULL) { *error = "cannot create a zstd context"; return 0; }
   if (*ctxLevel != level) {
     if (ZSTD_isError(ZSTD_CCtx_setParameter(*ctx, ZSTD_c_compressionLevel, level))) { *error = "invalid zstd level"; return 0; }
     *ctxLevel = level;
   }
-  size_t n = ZSTD_compress2(*ctx, compress_buffer, compress_capacity, src, length);
-  if (ZSTD_isError(n)) { *error = ZSTD_getErrorName(n); return 0; }
+  size_t n = ZSTD_compress2(*ctx, dst, capacity, src, length);
+  if (ZSTD_isError(n)) {
+    if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) return SIZE_MAX;
+    *error = ZSTD_getErrorName(n);
+    return 0;
+  }
   return n;
 }
 
-/* The same choice as compressChunk: *alg 1 and the body in the compression buffer, or *alg 0 and the data itself. */
-static const uint8_t *choose_body(int level, const uint8_t *data, size_t length, uint8_t *alg, size_t *bodyLength, const char **error) {
+/*
+ * The same choice as compressChunk: *alg 1 and the body compressed into dst (which holds at least `length` bytes and
+ * is also the sample's scratch space), or *alg 0 and the data itself. Compressing straight into the output keeps no
+ * buffer per thread (one of 8 MiB, for the largest chunk, cost each seal thread's malloc arena that much).
+ */
+static const uint8_t *choose_body(int level, const uint8_t *data, size_t length, uint8_t *dst, size_t dstCapacity, uint8_t *alg, size_t *bodyLength, const char **error) {
   static __thread int sampleLevel = -1000;
   *alg = 0;
   *bodyLength = length;
   if (length < MIN_COMPRESS_BYTES) return data;
   if (length > 4 * SAMPLE_BYTES) {
     size_t start = length / 2 - SAMPLE_BYTES / 2;
-    size_t n = compress_into_buffer(&cctx_sample, &sampleLevel, 1, data + start, SAMPLE_BYTES, error);
+    size_t n = compress_into(&cctx_sample, &sampleLevel, 1, dst, dstCapacity, data + start, SAMPLE_BYTES, error);
     if (*error != NULL) return NULL;
-    if ((double)n > (double)SAMPLE_BYTES * (1 - 0.03)) return data;
+    if (n == SIZE_MAX || (double)n > (double)SAMPLE_BYTES * (1 - 0.03)) return data;
   }
-  size_t packed = compress_into_buffer(&cctx_main, &cctx_main_level, level, data, length, error);
+  size_t packed = compress_into(&cctx_main, &cctx_main_level, level, dst, dstCapacity, data, length, error);
   if (*error != NULL) return NULL;
-  if ((double)packed > (double)length * (1 - 0.03)) return data;
+  if (packed == SIZE_MAX || (double)packed > (double)length * (1 - 0.03)) return data;
   *alg = 1;
   *bodyLength = packed;
-  return compress_buffer;
+  return dst;
 }
 
 static int gcm_update(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, size_t length) {
@@ -563,9 +564,12 @@ static size_t seal_one(const uint8_t *dataKey, int level, const uint8_t *id, siz
                        size_t headerLength, const uint8_t *data, size_t length, const uint8_t *salt, uint8_t *out,
                        size_t capacity, size_t *compressedBytes, const char **error) {
   if (length > 0xffffffffu) { *error = "object too large to seal"; return 0; }
+  size_t bodyAt = headerLength + SALT_BYTES + SEAL_HEADER_BYTES;
+  if (capacity < bodyAt + length + TAG_BYTES) { *error = "output buffer too small for a sealed object"; return 0; }
   uint8_t alg;
   size_t bodyLength;
-  const uint8_t *body = choose_body(level, data, length, &alg, &bodyLength, error);
+  /* a compressed body lands where it is encrypted in place (AES-GCM allows in == out) */
+  const uint8_t *body = choose_body(level, data, length, out + bodyAt, capacity - bodyAt - TAG_BYTES, &alg, &bodyLength, error);
   if (*error != NULL) return 0;
   uint64_t padded = padme_length(SEAL_HEADER_BYTES + bodyLength);
   uint64_t total = headerLength + SALT_BYTES + padded + TAG_BYTES;

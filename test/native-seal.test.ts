@@ -302,25 +302,44 @@ t.test('the compiled SealPool opens natively and reports a damaged chunk exactly
   })
 })
 
-t.test('the compiled SealPool reuses an output buffer only once every object of it is released, and only once', async (t) => {
+t.test('the compiled SealPool reuses output memory only once every object of a batch is released, and only once', async (t) => {
   const url = pathToFileURL(resolve(import.meta.dirname, '../dist/repo/seal-pool.js')).href
   const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
   const pool = new SealPool(keys, { workers: 1 })
   t.teardown(() => pool.close())
-  const o = [chunk(text(5000)), chunk(text(6000)), chunk(text(7000)), chunk(text(8000))]
+  // incompressible, so that a batch keeps all the room it took and a later object of that size fits where it was
+  const o = [chunk(cryptoRandomBytes(5000)), chunk(cryptoRandomBytes(6000)), chunk(cryptoRandomBytes(7000)), chunk(cryptoRandomBytes(8000))]
   const sealOne = (x: Obj) => pool.submit({ op: 'seal', id: x.id, header: x.header, data: x.plain })
+  const overlaps = (x: Uint8Array, y: Uint8Array) =>
+    x.buffer === y.buffer && x.byteOffset < y.byteOffset + y.length && y.byteOffset < x.byteOffset + x.length
   const [a1, a2] = await Promise.all([sealOne(o[0]), sealOne(o[1])])
-  t.equal(a1.data.buffer, a2.data.buffer, 'two objects of one batch share its output buffer')
-  const kept = Buffer.from(a1.data)
+  t.ok(a1.data.buffer === a2.data.buffer && a2.data.byteOffset === a1.data.byteOffset + a1.data.length, 'two objects of one batch lie side by side in one output')
+  const batchA = new Uint8Array(a1.data.buffer, a1.data.byteOffset, a1.data.length + a2.data.length)
+  const kept = Buffer.from(batchA)
   a1.release?.()
   a1.release?.() // a second release of the same object counts nothing
   const b = await sealOne(o[2])
-  t.not(b.data.buffer, a1.data.buffer, 'not reused while an object of it is unreleased')
-  t.equal(Buffer.compare(a1.data, kept), 0, 'the released object is left as it was')
+  t.notOk(overlaps(b.data, batchA), 'not reused while an object of the batch is unreleased')
+  t.equal(Buffer.compare(batchA, kept), 0, 'the released object is left as it was')
   a2.release?.()
   const c = await sealOne(o[3])
-  t.equal(c.data.buffer, a1.data.buffer, 'reused once all its objects are released')
+  t.ok(c.data.buffer === a1.data.buffer && c.data.byteOffset === a1.data.byteOffset, 'reused once all its objects are released')
   t.equal(Buffer.compare(openObject(keys, o[3].id, c.data).plain, o[3].plain), 0, 'and what is sealed into it opens')
   const d = await sealOne(o[0])
-  t.not(d.data.buffer, c.data.buffer, 'a buffer in use is not handed out again')
+  t.notOk(overlaps(d.data, c.data) || overlaps(d.data, b.data), 'memory in use is not handed out again')
+  t.equal(Buffer.compare(openObject(keys, o[2].id, b.data).plain, o[2].plain), 0, 'what is in use stays intact')
+})
+
+t.test('the compiled SealPool keeps only the sealed bytes of an output, not the room taken for the largest', async (t) => {
+  const url = pathToFileURL(resolve(import.meta.dirname, '../dist/repo/seal-pool.js')).href
+  const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
+  const pool = new SealPool(keys, { workers: 1 })
+  t.teardown(() => pool.close())
+  const small = chunk(text(200_000))
+  const x = await pool.submit({ op: 'seal', id: small.id, header: small.header, data: small.plain })
+  t.ok(x.data.length < 100_000, `compressible: ${x.data.length} bytes sealed`)
+  const y = await pool.submit({ op: 'seal', id: small.id, header: small.header, data: small.plain })
+  t.equal(y.data.buffer, x.data.buffer, 'both in the arena')
+  t.equal(y.data.byteOffset, x.data.byteOffset + Math.ceil(x.data.length / 64) * 64, 'the next output starts right after what was sealed')
+  t.equal(Buffer.compare(openObject(keys, small.id, x.data).plain, small.plain), 0)
 })

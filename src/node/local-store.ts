@@ -50,7 +50,7 @@ const MAX_OPEN_PACKS = 32
 /** Pack paths kept by `locate` (one string per pack; 1,024 packs are 64 GiB of data). */
 const MAX_CACHED_PACK_PATHS = 1024
 /** Backpressure: a put waits when this much is handed to the OS but not yet written. */
-const MAX_QUEUED_WRITE_BYTES = 8 * 1024 * 1024
+const MAX_QUEUED_WRITE_BYTES = 4 * 1024 * 1024
 
 /**
  * Which pack an entry goes to: chunks to data packs; trees, snapshots, key slots and the config to metadata

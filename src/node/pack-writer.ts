@@ -1,5 +1,5 @@
 /**
- * Appends entries to one pack file. Entries are copied into 4 MiB stage buffers, written asynchronously in order;
+ * Appends entries to one pack file. Entries are copied into 1 MiB stage buffers, written asynchronously in order;
  * `sync` waits for the writes and fsyncs, after which every entry appended before is durable. Because `append`
  * copies, the caller may reuse the bytes it passed as soon as `append` returns (the seal pool reuses its output
  * buffers: no sealed object waits in memory for a collection). Written stage buffers are reused by every writer.
@@ -7,9 +7,9 @@
 import { promises as fsp } from 'node:fs'
 import { EntryType, entryHeader, entryTrailer, packHeader } from './pack-format.js'
 
-const STAGE_BYTES = 4 * 1024 * 1024
+const STAGE_BYTES = 1024 * 1024
 /** Written stage buffers kept for reuse, shared by all writers of the process. */
-const MAX_FREE_STAGES = 5
+const MAX_FREE_STAGES = 8
 const freeStages: Buffer[] = []
 
 export class PackWriter {
@@ -86,7 +86,7 @@ export class PackWriter {
 
   /**
    * Waits for the writes issued so far, not for the stage being filled: back-pressure that does not cut stages
-   * short (every issued stage holds a whole 4 MiB buffer until written).
+   * short (every issued stage holds a whole stage buffer until written).
    */
   async settle(): Promise<void> {
     await this.writing

@@ -94,7 +94,12 @@ const CHECK_BATCH_IDS = 512
 const ARENA_BYTES = 8 * 1024 * 1024
 /** Files below this size are read whole into the arena; larger ones stream through the window. */
 const SMALL_FILE_BYTES = 1024 * 1024
-const WINDOW_BYTES = 16 * 1024 * 1024
+/**
+ * A larger file streams through a window of at least 10 MiB, and at least its chunker's largest chunk plus 2 MiB
+ * (each refill then reads that much or more). 16 MiB measured no faster and held 6 MiB more.
+ */
+const MIN_WINDOW_BYTES = 10 * 1024 * 1024
+const WINDOW_SLACK_BYTES = 2 * 1024 * 1024
 
 export async function backup(repo: Repository, options: BackupOptions): Promise<BackupResult> {
   return new Archiver(repo, options).run()
@@ -580,7 +585,9 @@ class Archiver {
     const wanted = sizeHint + 1
     const isSmall = wanted <= SMALL_FILE_BYTES
     if (isSmall && this.arenaUsed + wanted > ARENA_BYTES) await this.flushChecks()
-    const buf = isSmall ? this.arena.subarray(this.arenaUsed, this.arenaUsed + wanted) : (this.window ??= Buffer.allocUnsafeSlow(WINDOW_BYTES))
+    const windowBytes = Math.max(MIN_WINDOW_BYTES, chunker.maxBytes + WINDOW_SLACK_BYTES)
+    if (!isSmall && (this.window?.length ?? 0) < windowBytes) this.window = Buffer.allocUnsafeSlow(windowBytes)
+    const buf = isSmall ? this.arena.subarray(this.arenaUsed, this.arenaUsed + wanted) : this.window!
     const content: ChunkRef[] = []
     let start = 0
     let end = 0

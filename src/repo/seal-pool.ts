@@ -17,6 +17,7 @@ import { maxSealedLength, SALT_BYTES } from '../dedup/seal.js'
 import { ID_BYTES, ObjectKind } from '../protocol/object-envelope.js'
 import type { FilePlace } from '../protocol/store.js'
 import { openObject, sealObject, type ObjectKeys } from './objects.js'
+import { SpanArena } from './span-arena.js'
 
 export type PoolJob =
   | { op: 'seal'; id: Uint8Array; header: Uint8Array; data: Uint8Array }
@@ -65,10 +66,12 @@ interface Slot {
 
 const BATCH_BYTES = 512 * 1024
 const MiB = 1024 * 1024
-/** Returned batch buffers kept for reuse, at most. */
-const MAX_FREE_BATCH_BYTES = 32 * MiB
-/** Released output buffers kept for reuse, at most. */
-const MAX_FREE_OUTPUT_BYTES = 32 * MiB
+/**
+ * Address space for batch inputs, and for sealed outputs, in use at once. Resident memory follows the bytes in use
+ * (first fit from the lowest address), not these: about 12-24 MiB each with the upload queue's budgets.
+ */
+const INPUT_ARENA_BYTES = 48 * MiB
+const OUTPUT_ARENA_BYTES = 48 * MiB
 const BATCH_JOBS = 256
 
 export class SealPool {
@@ -81,10 +84,13 @@ export class SealPool {
   private batchWaiters: Waiter[] = []
   private scheduled = false
   private seq = 0
-  /** Batch buffers returned by the workers, by capacity, reused to avoid allocating (and page-faulting) fresh memory. */
-  private readonly freeBatches = new BufferShelf(MAX_FREE_BATCH_BYTES)
-  /** Output buffers of native seal batches whose every object was released (see `PoolOutput.release`). */
-  private readonly freeOutputs = new BufferShelf(MAX_FREE_OUTPUT_BYTES)
+  /**
+   * Batch inputs, given back once their batch is done, and outputs of native seal batches, given back once every
+   * object of them is released (see `PoolOutput.release`): memory reused rather than left to the collector (a
+   * buffer per batch churned about 1.4 GB through malloc on a day-1 backup; docs/PERFORMANCE.md).
+   */
+  private readonly inputs = new SpanArena(INPUT_ARENA_BYTES)
+  private readonly outputs = new SpanArena(OUTPUT_ARENA_BYTES)
   private failure: unknown = undefined
   /** Native batches not yet settled. */
   private nativeRunning = 0
@@ -167,16 +173,9 @@ export class SealPool {
     return promise
   }
 
-  /**
-   * A buffer for a batch whose first job takes `size` bytes: BATCH_BYTES, or for one large chunk a whole number of
-   * MiB, so that chunks of similar size reuse the same buffers.
-   */
+  /** Room for a batch whose first job takes `size` bytes: BATCH_BYTES, or that job alone; cut to size at dispatch. */
   private takeBatchBuffer(size: number): Uint8Array {
-    return this.freeBatches.take(size <= BATCH_BYTES ? BATCH_BYTES : Math.ceil(size / MiB) * MiB)
-  }
-
-  private keepBatchBuffer(buffer: ArrayBuffer): void {
-    this.freeBatches.keep(buffer)
+    return takeSpan(this.inputs, Math.max(size, BATCH_BYTES))
   }
 
   private dispatch(): void {
@@ -198,9 +197,11 @@ export class SealPool {
     const slot = this.workers.reduce((a, b) => (b.inflight < a.inflight ? b : a))
     const seq = this.seq++
     const { input, metas, sources, waiters } = this.takeBatch()
+    // the batch moves to the worker: a copy of it, since a span of the arena cannot be transferred alone
+    const buffer = input.slice().buffer
+    this.inputs.give(input)
     slot.waiting.set(seq, waiters)
     slot.inflight += waiters.reduce((n, w) => n + w.bytes, 0)
-    const buffer = input.buffer as ArrayBuffer
     const message: BatchMessage = { seq, buffer, jobs: metas, sources }
     slot.worker.postMessage(message, [buffer])
   }
@@ -215,11 +216,13 @@ export class SealPool {
         w.reject(err)
       }
     })
+    this.inputs.give(input)
   }
 
-  /** The batch being filled, handed over: the pool starts a new one with the next job. */
+  /** The batch being filled, cut to its jobs and handed over: the pool starts a new one with the next job. */
   private takeBatch(): { input: Uint8Array; metas: JobMeta[]; sources: (FilePlace | null)[]; waiters: Waiter[] } {
-    const taken = { input: this.batch!, metas: this.batchJobs, sources: this.batchSources, waiters: this.batchWaiters }
+    const input = this.inputs.shrink(this.batch!, this.batchUsed)
+    const taken = { input, metas: this.batchJobs, sources: this.batchSources, waiters: this.batchWaiters }
     this.batch = undefined
     this.batchJobs = []
     this.batchSources = []
@@ -258,26 +261,31 @@ export class SealPool {
       jobs.set([at, idLength, headerLength, dataLength], i * 4)
       capacity += headerLength + maxSealedLength(dataLength)
     })
-    const out = this.freeOutputs.take(Math.ceil(capacity / MiB) * MiB)
+    const out = takeSpan(this.outputs, capacity)
     const results = new Int32Array(count * 3)
     const start = () => sealBatch({ dataKey: this.keys.dataKey, level: this.level, input, jobs, salts: randomBytes(count * SALT_BYTES), out, results }, this.workerCount)
     this.runNativeBatch(start, (err) => {
-      this.keepBatchBuffer(input.buffer as ArrayBuffer)
-      // the output returns to the shelf once every object of it is released; an object never released (a store
-      // that keeps references) leaves the buffer to the collector
+      this.inputs.give(input)
+      if (err !== undefined) {
+        this.outputs.give(out)
+        for (const w of waiters) w.reject(err)
+        return
+      }
+      // the span keeps what was sealed (room was taken for the largest possible envelopes) and goes back to the
+      // arena once every object of it is released; an object never released (a store that keeps references)
+      // keeps its span for the pool's life, and later outputs are allocated apart
+      let sealedBytes = 0
+      for (let i = 0; i < count; i++) sealedBytes = Math.max(sealedBytes, results[i * 3] + results[i * 3 + 1])
+      const sealed = this.outputs.shrink(out, sealedBytes)
       let unreleased = count
       waiters.forEach((w, i) => {
-        if (err !== undefined) {
-          w.reject(err)
-          return
-        }
         let isReleased = false
         const release = (): void => {
           if (isReleased) return
           isReleased = true
-          if (--unreleased === 0) this.freeOutputs.keep(out.buffer as ArrayBuffer)
+          if (--unreleased === 0) this.outputs.give(sealed)
         }
-        w.resolve({ data: out.subarray(results[i * 3], results[i * 3] + results[i * 3 + 1]), compressedBytes: results[i * 3 + 2], plainBytes: metas[i][5], isWritten: false, release })
+        w.resolve({ data: sealed.subarray(results[i * 3], results[i * 3] + results[i * 3 + 1]), compressedBytes: results[i * 3 + 2], plainBytes: metas[i][5], isWritten: false, release })
       })
     })
   }
@@ -316,14 +324,13 @@ export class SealPool {
           }
         }
       })
-      this.keepBatchBuffer(input.buffer as ArrayBuffer)
+      this.inputs.give(input)
     })
   }
 
   private onResults(slot: Slot, msg: ResultMessage): void {
     const waiters = slot.waiting.get(msg.seq) ?? []
     slot.waiting.delete(msg.seq)
-    this.keepBatchBuffer(msg.input)
     const all = new Uint8Array(msg.buffer)
     for (let i = 0; i < waiters.length; i++) {
       const w = waiters[i]
@@ -365,37 +372,9 @@ const EMPTY = new Uint8Array(0)
 export const CLOSE_MESSAGE = 'close'
 const CLOSE_TIMEOUT_MS = 30_000
 
-/**
- * Buffers kept for reuse by capacity, up to a total: `take` gives the smallest kept buffer that holds the size
- * asked for (chunk sizes vary; a buffer allocated per batch churned about 1.4 GB through malloc on a day-1 backup,
- * docs/PERFORMANCE.md, "Batch buffers reused by best fit"), or a new one of exactly that capacity.
- */
-class BufferShelf {
-  private readonly byCapacity = new Map<number, Uint8Array[]>()
-  private bytes = 0
-
-  constructor(private readonly maxBytes: number) {}
-
-  take(capacity: number): Uint8Array {
-    let best = 0
-    for (const [c, list] of this.byCapacity) if (c >= capacity && (best === 0 || c < best) && list.length > 0) best = c
-    const reused = best === 0 ? undefined : this.byCapacity.get(best)!.pop()
-    if (reused !== undefined) {
-      this.bytes -= best
-      return reused
-    }
-    return new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, capacity)
-  }
-
-  /** Keeps a buffer that `take` gave (so its capacity is one of the sizes asked for), unless the shelf is full. */
-  keep(buffer: ArrayBuffer): void {
-    const capacity = buffer.byteLength
-    if (this.bytes + capacity > this.maxBytes) return
-    let list = this.byCapacity.get(capacity)
-    if (list === undefined) this.byCapacity.set(capacity, (list = []))
-    list.push(new Uint8Array(buffer))
-    this.bytes += capacity
-  }
+/** A span of `arena`, or a buffer of its own when the arena has no room (left to the collector). */
+function takeSpan(arena: SpanArena, length: number): Uint8Array {
+  return arena.take(length) ?? new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length)
 }
 
 /** An open job the seal threads take: a chunk (or any kind) whose plaintext goes to a file or is dropped. */

@@ -11,10 +11,10 @@ import type { BackupStats } from './snapshot.js'
 
 /**
  * Chunk bytes between submit and stored. A store on this machine (one that can `locate`) stores a put at once, so
- * 12 MiB keep both seal threads busy (24 MiB measured no faster, and 50-70 MiB higher at the peak); a remote store
- * answers after a round trip, and its puts need more in flight.
+ * 8 MiB keep both seal threads busy (12 and 24 MiB measured no faster; the seal pool's memory follows this budget);
+ * a remote store answers after a round trip, and its puts need more in flight.
  */
-const MAX_UNSTORED_BYTES_LOCAL = 12 * 1024 * 1024
+const MAX_UNSTORED_BYTES_LOCAL = 8 * 1024 * 1024
 const MAX_UNSTORED_BYTES_REMOTE = 24 * 1024 * 1024
 /**
  * Chunks between submit and stored, whatever their size: every one holds a promise chain, its envelope and a put
