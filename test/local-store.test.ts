@@ -471,18 +471,19 @@ async function putDurableThenPending(store: LocalStore, objects: { id: Uint8Arra
   for (const o of objects.slice(durable)) await store.put(o.id, o.envelope)
 }
 
-t.test('put copies: an envelope overwritten once put resolves is stored as it was, across stages and packs', async (t) => {
+t.test('put copies and releases: an envelope overwritten once put resolves is stored as it was, across stages and packs', async (t) => {
   const dir = await tempDir(t)
   const { store } = await openStore(t, dir, { create: true, packTargetBytes: 6 * 1024 * 1024 })
-  t.equal(store.isPutCopied, true)
-  // one reused buffer for every put, as the seal pool reuses its output buffers; sizes cross the 4 MiB stages
+  // one reused buffer for every put, as the seal pool reuses its output memory; sizes cross the 1 MiB stages
   const shared = Buffer.alloc(3 * 1024 * 1024)
   const sizes = [100, 3 * 1024 * 1024, 70_000, 2 * 1024 * 1024 + 5, 1, 3 * 1024 * 1024 - 7, 500_000]
   const originals = sizes.map((n, i) => chunk(1000 + i, Math.min(n + 6, shared.length)))
   for (let i = 0; i < originals.length; i++) {
     const view = shared.subarray(0, originals[i].length)
     originals[i].copy(view)
-    await store.put(id(`copied ${i}`), view)
+    let released = 0
+    await store.put(id(`copied ${i}`), view, () => released++)
+    t.equal(released, 1, `object ${i} released by the time put resolves`)
     shared.fill(0xee)
   }
   await store.flush()

@@ -33,6 +33,7 @@ interface PutEntry {
   id: Uint8Array
   envelope: Uint8Array
   seq: number
+  release: (() => void) | undefined
 }
 
 export interface RemoteStoreOptions {
@@ -126,14 +127,13 @@ export class RemoteStore implements Store {
   }
 
   /**
-   * `put` keeps a copy of exactly the envelope's size until the node has made it durable (it may have to send it
-   * again after a reconnect): the caller's buffer, often shared by a whole batch of sealed objects, is free at once.
+   * `put` keeps `envelope` itself, not a copy, until the node has made it durable (it may have to send it again
+   * after a reconnect), and then calls `release`: the seal pool reuses that memory, and no copy per object waits
+   * for the collector.
    */
-  readonly isPutCopied = true
-
-  put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
+  put(id: Uint8Array, envelope: Uint8Array, release?: () => void): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure)
-    const entry: PutEntry = { id: Buffer.from(id), envelope: Buffer.from(envelope), seq: ++this.seq }
+    const entry: PutEntry = { id: Buffer.from(id), envelope, seq: ++this.seq, release }
     this.retained.push(entry)
     this.retainedBytes += envelope.length
     this.batch.push(entry)
@@ -295,10 +295,14 @@ export class RemoteStore implements Store {
     if (this.failure !== undefined) throw this.failure
   }
 
-  /** Drops retained puts up to `seq`: the node has made them durable. */
+  /** Drops retained puts up to `seq`, releasing their envelopes: the node has made them durable. */
   private release(seq: number): void {
     let i = 0
-    while (i < this.retained.length && this.retained[i].seq <= seq) this.retainedBytes -= this.retained[i++].envelope.length
+    for (; i < this.retained.length && this.retained[i].seq <= seq; i++) {
+      const entry = this.retained[i]
+      this.retainedBytes -= entry.envelope.length
+      entry.release?.()
+    }
     this.retained = this.retained.slice(i)
   }
 

@@ -161,11 +161,13 @@ export class LocalStore implements Store {
     return ids.map((id) => !this.pending.has(toHex(id)) && !this.isIndexed(id))
   }
 
-  /** Pack writers copy what they append: once `put` resolves the store holds no reference to `envelope`. */
-  readonly isPutCopied = true
-
-  async put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
-    await this.putMany([{ id, envelope }])
+  /** Pack writers copy what they append: once `put` settles the store holds no reference to `envelope`. */
+  async put(id: Uint8Array, envelope: Uint8Array, release?: () => void): Promise<void> {
+    try {
+      await this.putMany([{ id, envelope }])
+    } finally {
+      release?.()
+    }
   }
 
   /**
@@ -173,7 +175,7 @@ export class LocalStore implements Store {
    * and every id looked up once, before anything is written; `admit` then receives the bytes the new objects will
    * take in packs and may throw (a quota refusal) to write nothing. A tree whose references are not stored (or
    * earlier in the list) is refused with BAD_MESSAGE; the objects before it stay written, each complete.
-   * Every envelope is copied into a pack writer's stage before this resolves (see `isPutCopied`).
+   * Every envelope is copied into a pack writer's stage before this resolves.
    */
   async putMany(objects: readonly { id: Uint8Array; envelope: Uint8Array }[], admit?: (newBytes: number) => void): Promise<void> {
     this.throwIfFailed()

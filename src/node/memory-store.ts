@@ -62,17 +62,22 @@ export class MemoryStore implements Store {
     return ids.map((id) => !this.has(toHex(id)))
   }
 
-  async put(id: Uint8Array, envelope: Uint8Array): Promise<void> {
-    this.throwIfClosed()
-    checkId('object', id)
-    const env = decodeEnvelope(envelope)
-    const hex = toHex(id)
-    if (this.has(hex)) return
-    if (env.kind === ObjectKind.TREE) {
-      const absent = env.refs.find((ref) => !this.has(toHex(ref)))
-      if (absent !== undefined) throw ArcaError.badMessage(`tree ${hex}`, `references object ${toHex(absent)} which is not stored`)
+  /** Keeps a copy: `release` is called before this settles. */
+  async put(id: Uint8Array, envelope: Uint8Array, release?: () => void): Promise<void> {
+    try {
+      this.throwIfClosed()
+      checkId('object', id)
+      const env = decodeEnvelope(envelope)
+      const hex = toHex(id)
+      if (this.has(hex)) return
+      if (env.kind === ObjectKind.TREE) {
+        const absent = env.refs.find((ref) => !this.has(toHex(ref)))
+        if (absent !== undefined) throw ArcaError.badMessage(`tree ${hex}`, `references object ${toHex(absent)} which is not stored`)
+      }
+      this.pending.set(hex, copy(envelope))
+    } finally {
+      release?.()
     }
-    this.pending.set(hex, copy(envelope))
   }
 
   async get(id: Uint8Array): Promise<Uint8Array> {

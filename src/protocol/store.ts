@@ -42,12 +42,12 @@ export interface Store {
   /** For each id, true when the store does not hold it. */
   missing(ids: readonly Uint8Array[]): Promise<boolean[]>
   /**
-   * The store may keep a reference to `envelope` until the next flush resolves: callers must not modify it, unless
-   * `isPutCopied`.
+   * The store may keep a reference to `envelope` until the next flush resolves: callers must not modify it before.
+   * With `release`, the store calls it exactly once, as soon as it no longer refers to `envelope` (a store that
+   * copies: once copied; at the latest when the flush that makes the object durable resolves), after which the
+   * caller may reuse the bytes. A store that fails or closes before then may never call it.
    */
-  put(id: Uint8Array, envelope: Uint8Array): Promise<void>
-  /** True when `put` has copied (or written) the envelope by the time it resolves: the caller may then reuse it. */
-  readonly isPutCopied?: boolean
+  put(id: Uint8Array, envelope: Uint8Array, release?: () => void): Promise<void>
   /** The envelope of a stored object; CHUNK_NOT_FOUND if absent. */
   get(id: Uint8Array): Promise<Uint8Array>
   flush(): Promise<void>

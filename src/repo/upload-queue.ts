@@ -137,9 +137,8 @@ export class UploadQueue {
         .then(async (s) => {
           this.stats.bytesStored += s.data.length
           this.stats.bytesCompressed += s.compressedBytes
-          await this.store.put(c.id, s.data)
-          // a store that copied the envelope leaves the sealed bytes to the pool for reuse
-          if (this.store.isPutCopied === true) s.release?.()
+          // the store gives the sealed bytes back to the pool once it no longer needs them
+          await this.store.put(c.id, s.data, s.release)
         })
         .then(
           () => this.settle(c.hex, size),

@@ -75,6 +75,33 @@ export function storeConformance(t: Test, name: string, open: OpenStore): Promis
       t.same(await store.missing(repeated), [true, false, true, false, false], 'repeated ids in one batch')
     })
 
+    t.test('put with release: called once, by the time the flush resolves; the buffer may then be reused', async (t) => {
+      const { store } = await openFresh(t, open)
+      // one buffer shared by every object, as the seal pool's output spans are
+      const shared = Buffer.alloc(3 * 70_000)
+      const originals = [chunk(21, 70_000), chunk(22, 100), chunk(23, 70_000)]
+      const released = [0, 0, 0]
+      let at = 0
+      const puts = originals.map((o, i) => {
+        const view = shared.subarray(at, at + o.length)
+        at += o.length
+        o.copy(view)
+        return store.put(id(`released ${i}`), view, () => released[i]++)
+      })
+      // a duplicate of a stored object is released too
+      const again = Buffer.from(originals[1])
+      let againReleased = 0
+      puts.push(store.put(id('released 1'), again, () => againReleased++))
+      await Promise.all(puts)
+      await store.flush()
+      t.same(released, [1, 1, 1], 'each release called exactly once')
+      t.equal(againReleased, 1, 'the duplicate put released as well')
+      shared.fill(0xee)
+      again.fill(0xee)
+      for (let i = 0; i < originals.length; i++) sameBytes(t, await store.get(id(`released ${i}`)), originals[i], `object ${i} as put after the buffer was reused`)
+      t.same(released, [1, 1, 1], 'and never again')
+    })
+
     t.test('put and get: identical bytes before and after flush', async (t) => {
       const { store } = await openFresh(t, open)
       const big = chunk(3, 5 * 1024 * 1024)
