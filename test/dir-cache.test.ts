@@ -124,7 +124,7 @@ async function makeVault(t: Test, dir: string): Promise<Vault> {
   const store = await LocalStore.open(join(dir, 'vault'), { create: true })
   t.teardown(() => store.close())
   const first = await Repository.init(store, PASSPHRASE, { clock: systemClock, kdf: TEST_KDF })
-  const pool = new SealPool(first.keys, { workers: 1 })
+  const pool = new SealPool(first.keys, { threads: 1 })
   t.teardown(() => pool.close())
   const gets = { count: 0 }
   const get = store.get.bind(store)

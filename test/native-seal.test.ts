@@ -1,23 +1,22 @@
 /**
  * Sealing in the native addon (sealBatch, native/arca_native.c) against the JavaScript seal (src/dedup/seal.ts):
  * byte-identical envelopes for the same salt across sizes, contents, headers and zstd levels, on the calling
- * thread and on the seal threads; the results open; bad arguments are clear errors; and the compiled SealPool
- * (which alone can start threads) seals through it with the same results as the inline pool. Opening in the addon
+ * thread and on the seal threads; the results open; bad arguments are clear errors; and the SealPool seals through
+ * it with the same results as the inline pool, reusing its output memory only once released. Opening in the addon
  * (openBatch): chunks read from a file or the input are written where asked or dropped, zeros left as holes, and
  * every kind of damage fails the chunk without writing it, which the pool turns into the inline pool's error.
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { openBatch, sealBatch, sealBatchSync, type SealBatchArgs } from '../src/core/native-addon.js'
 import { padmeLength } from '../src/dedup/padme.js'
 import { deriveVaultKeys } from '../src/dedup/vault-keys.js'
 import { envelopeHeader, ObjectKind } from '../src/protocol/object-envelope.js'
 import { CHUNK_HEADER, chunkId, openObject, sealObject, treeId } from '../src/repo/objects.js'
-import { SealPool as SourceSealPool } from '../src/repo/seal-pool.js'
+import { SealPool } from '../src/repo/seal-pool.js'
 import { rng } from './helpers/rng.js'
 
 const MiB = 1024 * 1024
@@ -144,30 +143,31 @@ t.test('bad arguments are clear errors; a too small output is refused, not overr
   await t.rejects(sealBatch({ ...good, out: Buffer.alloc(needed - 1) }, 2), { message: /output buffer too small/ })
 })
 
-t.test('the compiled SealPool seals natively: results open and match the inline pool and the worker pool', async (t) => {
-  const url = pathToFileURL(resolve(import.meta.dirname, '../dist/repo/seal-pool.js')).href
-  const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
-  const inline = new SourceSealPool(keys, { workers: 0 })
-  const native = new SealPool(keys, { workers: 2 })
-  const workers = new SealPool(keys, { workers: 2, native: false })
-  t.teardown(() => Promise.all([native.close(), workers.close(), inline.close()]))
+t.test('the SealPool seals natively: results open and match the inline pool', async (t) => {
+  const inline = new SealPool(keys, { threads: 0 })
+  const native = new SealPool(keys, { threads: 2 })
+  t.teardown(() => Promise.all([native.close(), inline.close()]))
   const many = Array.from({ length: 400 }, (_, i) => (i % 3 === 0 ? chunk(text(1000 + 37 * i)) : i % 3 === 1 ? chunk(pseudoRandom(i, 500 + 11 * i)) : objects[i % objects.length]))
-  const submit = (pool: SourceSealPool) => Promise.all(many.map((o) => pool.submit({ op: 'seal', id: o.id, header: o.header, data: o.plain })))
-  const [fromNative, fromWorkers, fromInline] = await Promise.all([submit(native), submit(workers), submit(inline)])
+  const submit = (pool: SealPool) => Promise.all(many.map((o) => pool.submit({ op: 'seal', id: o.id, header: o.header, data: o.plain })))
+  const [fromNative, fromInline] = await Promise.all([submit(native), submit(inline)])
   let bad = 0
   many.forEach((o, i) => {
     const n = fromNative[i]
     const opened = openObject(keys, o.id, n.data)
     if (Buffer.compare(opened.plain, o.plain) !== 0) bad++
-    if (n.compressedBytes !== fromInline[i].compressedBytes || n.compressedBytes !== fromWorkers[i].compressedBytes) bad++
+    if (n.compressedBytes !== fromInline[i].compressedBytes) bad++
     if (n.data.length !== fromInline[i].data.length || n.plainBytes !== o.plain.length) bad++
   })
-  t.equal(bad, 0, `all ${many.length} natively sealed objects open and agree in sizes with the inline and worker pools`)
+  t.equal(bad, 0, `all ${many.length} natively sealed objects open and agree in sizes with the inline pool`)
 
-  // an open job is not for the seal threads: it goes to a worker of the same pool
+  // an open job whose plaintext comes back is not for the seal threads: it runs on the calling thread
   const sealed = fromNative[1].data
-  const [opened] = await Promise.all([native.submit({ op: 'open', id: many[1].id, data: sealed })])
-  t.equal(Buffer.compare(opened.data, many[1].plain), 0, 'an open job through the native pool is answered by a worker')
+  const [opened, sealedAlongside] = await Promise.all([
+    native.submit({ op: 'open', id: many[1].id, data: sealed }),
+    native.submit({ op: 'seal', id: many[2].id, header: many[2].header, data: many[2].plain }),
+  ])
+  t.equal(Buffer.compare(opened.data, many[1].plain), 0, 'an open job through the native pool is answered')
+  t.equal(Buffer.compare(openObject(keys, many[2].id, sealedAlongside.data).plain, many[2].plain), 0, 'a seal in the same batch too')
 })
 
 /** Sealed chunks in a pack-like file (between filler bytes) and in an input buffer, for openBatch. */
@@ -277,18 +277,16 @@ t.test('openBatch fails a damaged chunk, writes nothing of it and goes on with t
   t.throws(() => openBatch({ ...openArgs(g, -2, () => true), places: new Float64Array(3) }, 2), { name: 'TypeError', message: /places 2/ })
 })
 
-t.test('the compiled SealPool opens natively and reports a damaged chunk exactly as the inline pool does', async (t) => {
-  const url = pathToFileURL(resolve(import.meta.dirname, '../dist/repo/seal-pool.js')).href
-  const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
-  const native = new SealPool(keys, { workers: 2 })
-  const inline = new SourceSealPool(keys, { workers: 0 })
+t.test('the SealPool opens natively and reports a damaged chunk exactly as the inline pool does', async (t) => {
+  const native = new SealPool(keys, { threads: 2 })
+  const inline = new SealPool(keys, { threads: 0 })
   t.teardown(() => Promise.all([native.close(), inline.close()]))
   const f = openFixture(t)
   const damaged = f.envelopes.map((e) => Buffer.from(e))
   damaged[1][50] ^= 4
   const fd = openSync(f.target, 'w+')
   t.teardown(() => closeSync(fd))
-  const outcome = (pool: SourceSealPool, i: number, writeTo: boolean) =>
+  const outcome = (pool: SealPool, i: number, writeTo: boolean) =>
     pool
       .submit({ op: 'open', id: f.chunks[i].id, data: damaged[i], kind: ObjectKind.CHUNK, ...(writeTo ? { writeTo: { fd, position: f.positions[i] } } : { isDiscarded: true }) })
       .then((r) => `ok ${r.plainBytes} ${r.isWritten}`, (e: { code?: string; message: string }) => `${e.code}: ${e.message}`)
@@ -302,10 +300,8 @@ t.test('the compiled SealPool opens natively and reports a damaged chunk exactly
   })
 })
 
-t.test('the compiled SealPool reuses output memory only once every object of a batch is released, and only once', async (t) => {
-  const url = pathToFileURL(resolve(import.meta.dirname, '../dist/repo/seal-pool.js')).href
-  const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
-  const pool = new SealPool(keys, { workers: 1 })
+t.test('the SealPool reuses output memory only once every object of a batch is released, and only once', async (t) => {
+  const pool = new SealPool(keys, { threads: 1 })
   t.teardown(() => pool.close())
   // incompressible, so that a batch keeps all the room it took and a later object of that size fits where it was
   const o = [chunk(cryptoRandomBytes(5000)), chunk(cryptoRandomBytes(6000)), chunk(cryptoRandomBytes(7000)), chunk(cryptoRandomBytes(8000))]
@@ -330,10 +326,8 @@ t.test('the compiled SealPool reuses output memory only once every object of a b
   t.equal(Buffer.compare(openObject(keys, o[2].id, b.data).plain, o[2].plain), 0, 'what is in use stays intact')
 })
 
-t.test('the compiled SealPool keeps only the sealed bytes of an output, not the room taken for the largest', async (t) => {
-  const url = pathToFileURL(resolve(import.meta.dirname, '../dist/repo/seal-pool.js')).href
-  const { SealPool } = (await import(url)) as { SealPool: typeof SourceSealPool }
-  const pool = new SealPool(keys, { workers: 1 })
+t.test('the SealPool keeps only the sealed bytes of an output, not the room taken for the largest', async (t) => {
+  const pool = new SealPool(keys, { threads: 1 })
   t.teardown(() => pool.close())
   const small = chunk(text(200_000))
   const x = await pool.submit({ op: 'seal', id: small.id, header: small.header, data: small.plain })

@@ -46,7 +46,7 @@ t.test('a crafted tree with a traversal name is refused and nothing is written',
   const store = await LocalStore.open(join(dir, 'repo'), { create: true })
   t.teardown(() => store.close())
   const repo = await Repository.init(store, PASSPHRASE, { clock: new FakeClock(0), kdf: TEST_KDF })
-  const pool = new SealPool(repo.keys, { workers: 0 })
+  const pool = new SealPool(repo.keys, { threads: 0 })
   for (const [benign, evil] of [['xx', '..'], ['abc', 'a/b'], ['x', '.'], ['ab', 'a\0']]) {
     const target = join(dir, `target-${benign}`)
     await craftedSnapshot(repo, benign, evil)

@@ -22,7 +22,7 @@ async function backedUp(t: Test, dir: string, source: string): Promise<{ repo: R
   const store = await LocalStore.open(join(dir, 'vault'), { create: true })
   t.teardown(() => store.close())
   const repo = await Repository.init(store, PASSPHRASE, { clock: systemClock, kdf: TEST_KDF })
-  const { snapshot } = await backup(repo, { plan: 'p', paths: [source], mode: 'full', clock: systemClock, pool: new SealPool(repo.keys, { workers: 0 }) })
+  const { snapshot } = await backup(repo, { plan: 'p', paths: [source], mode: 'full', clock: systemClock, pool: new SealPool(repo.keys, { threads: 0 }) })
   // walk down to the backed-up directory's entries
   let nodes = await repo.loadTree(snapshot.header.rootTree)
   for (const part of source.split('/').filter((x) => x !== '')) nodes = await repo.loadTree(nodes.find((n) => n.name === part)!.subtree!)

@@ -42,7 +42,7 @@ t.test('many small files: at most MAX_UNSTORED_CHUNKS chunks wait for their put 
       waiting--
     }
   }
-  const pool = new SealPool(repo.keys, { workers: 0 })
+  const pool = new SealPool(repo.keys, { threads: 0 })
   const { snapshot, stats } = await backup(repo, { plan: 'p', paths: [source], mode: 'full', clock: systemClock, pool })
   t.equal(stats.filesNew, fileCount, 'every file was read')
   t.ok(mostWaiting <= MAX_UNSTORED_CHUNKS + 8, `at most ${MAX_UNSTORED_CHUNKS} chunks (plus trees) waited at once; saw ${mostWaiting}`)

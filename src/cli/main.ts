@@ -90,7 +90,7 @@ function isEntryPoint(): boolean {
  * V8 lets a heap grow up to 4x its live size between full collections when the program allocates fast, as a backup
  * does (promises, chunk ids, tree nodes). 1.5x lowers the peak resident memory of a day-1 backup by 30-50 MiB
  * (about 450 to about 410 MiB); on the full benchmark dataset it also costs about 7 % of the time (about 90 full
- * collections instead of 35; docs/PERFORMANCE.md, "Batch buffers reused by best fit"). Set before any worker starts.
+ * collections instead of 35; docs/PERFORMANCE.md, "Batch buffers reused by best fit"). Set at start.
  * Not for the storage node's daemon: there it cost 12 % of the node's CPU during a day-1 upload for no measured
  * memory gain (its heap is small; the same section).
  */

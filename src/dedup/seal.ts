@@ -59,9 +59,9 @@ export interface SealParts {
 }
 
 /**
- * `seal` without the final concatenation, for a caller that copies the pieces into a buffer of its own (a worker's
- * result batch): one allocation fewer per object. Besides fresh ciphertext, the pieces are the caller's `prefix` and
- * a view of this thread's salt block, which is replaced, never overwritten: they stay valid across later seals.
+ * `seal` without the final concatenation: the pieces, in order. Besides fresh ciphertext, they are the caller's
+ * `prefix` and a view of this thread's salt block, which is replaced, never overwritten: they stay valid across
+ * later seals.
  */
 export function sealParts(dataKey: Uint8Array, plain: Uint8Array, aad: Uint8Array, options: SealOptions = {}): SealParts {
   if (plain.length > MAX_RAW_BYTES) throw ArcaError.invalidArgument(`Object too large to seal: ${plain.length} bytes`)
@@ -142,7 +142,8 @@ let openScratch = Buffer.alloc(0)
 
 /**
  * Decrypts in slices into this thread's scratch buffer: node:crypto allocates a fresh output per `update`, and one
- * chunk-sized allocation per object kept glibc's arenas of the restore and check workers large. The plaintext is
+ * chunk-sized allocation per object kept glibc's arenas large (measured with the worker threads that opened
+ * chunks before the native seal threads did). The plaintext is
  * only used once `final` has verified the tag.
  */
 function decryptIntoScratch(decipher: Decipher, cipherText: Uint8Array): Buffer {

@@ -1,6 +1,6 @@
 /**
  * The archiver: walks the selected paths, chunks and hashes file data on the main thread, asks the store which
- * chunks it lacks (batched), seals those in the worker pool and puts them, then writes one tree per directory
+ * chunks it lacks (batched), seals those on the seal pool's threads and puts them, then writes one tree per directory
  * (children before parents) and finally commits the snapshot. Unchanged files (incremental/differential) reuse the
  * parent snapshot's chunk lists without being read; unchanged directories produce identical tree ids.
  */
@@ -517,7 +517,7 @@ class Archiver {
     // A tree is put without asking `missing` first (a round trip per directory on the network): a changed
     // directory's tree is new, and a store ignores the put of an object it holds (bytesStored may then count a
     // tree that was already stored). Trees are small: sealed here, so a run that changes only a few directories
-    // never starts the workers.
+    // never starts the seal threads.
     const { envelope } = sealObject(this.repo.keys, id, header, plain, { level: this.repo.config.zstdLevel })
     this.stats.bytesStored += envelope.length
     return { id, done: this.uploads.track(hex, settled.then(() => this.store.put(id, envelope))) }

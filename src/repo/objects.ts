@@ -5,7 +5,7 @@
 import { ArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
 import { keyedBlake3 } from '../dedup/blake3.js'
-import { open, seal, sealParts, type SealParts } from '../dedup/seal.js'
+import { open, seal } from '../dedup/seal.js'
 import type { VaultKeys } from '../dedup/vault-keys.js'
 import { decodeEnvelope, envelopeHeader, ObjectKind } from '../protocol/object-envelope.js'
 
@@ -41,11 +41,6 @@ export function sealObject(
 ): SealedObject {
   const { sealed, compressedBytes } = seal(keys.dataKey, plain, objectAad(id, header), { ...options, prefix: header })
   return { envelope: sealed, compressedBytes }
-}
-
-/** `sealObject` as pieces (see `sealParts`): for a caller that copies them into a buffer of its own. */
-export function sealObjectParts(keys: ObjectKeys, id: Uint8Array, header: Uint8Array, plain: Uint8Array, level: number): SealParts {
-  return sealParts(keys.dataKey, plain, objectAad(id, header), { level, prefix: header })
 }
 
 /** Opens an envelope and checks that its plaintext hashes to `id`. */

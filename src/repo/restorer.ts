@@ -187,8 +187,8 @@ class Restorer {
   }
 
   /**
-   * Every chunk's position is known from the tree, so all of a file's chunks are fetched at once and the workers
-   * decrypt, verify and write them in place; the main thread never touches plaintext.
+   * Every chunk's position is known from the tree, so all of a file's chunks are fetched at once and the seal
+   * threads decrypt, verify and write them in place; the main thread never touches plaintext.
    */
   private async restoreFile(fd: number, path: string, node: TreeNode): Promise<void> {
     try {

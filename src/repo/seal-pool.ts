@@ -1,17 +1,14 @@
 /**
  * A pool that seals and opens objects in batches off the main thread, so both cores work during backup, restore
  * and check. Jobs are copied at submit into one batch buffer. A batch of seals, or of chunk opens whose plaintext
- * goes to a file or is dropped, goes to the native addon's seal threads (no JavaScript and no allocation per object
- * there); any other batch is transferred (not cloned) to a worker thread, and its results come back the same way.
- * Runs jobs inline when asked for 0 workers; without the compiled worker script (tests that run the TypeScript
- * sources directly), batches meant for a worker run inline while the seal threads are used as in production.
+ * goes to a file or is dropped (everything backup, restore and check submit), goes to the native addon's seal
+ * threads (no JavaScript and no allocation per object there); any other batch (an open whose plaintext comes back)
+ * runs on the calling thread, as every job does when the pool is asked for 0 threads.
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
-import { ArcaError, ERROR_CODES, type ErrorCode } from '../core/errors.js'
+import { ArcaError } from '../core/errors.js'
 import { openBatch, sealBatch } from '../core/native-addon.js'
 import { maxSealedLength, SALT_BYTES } from '../dedup/seal.js'
 import { ID_BYTES, ObjectKind } from '../protocol/object-envelope.js'
@@ -46,22 +43,10 @@ export interface PoolOutput {
 
 /** One job in a batch: [op (0 seal, 1 open), kind (0 = any), offset, idLength, headerLength, dataLength, fd (-1 none, -2 discard), position]. */
 export type JobMeta = [number, number, number, number, number, number, number, number]
-/** `sources[i]`: the file range job i reads its input from instead of the batch buffer (open jobs only). */
-export interface BatchMessage { seq: number; buffer: ArrayBuffer; jobs: JobMeta[]; sources: (FilePlace | null)[] }
-/** One result: [offset, length, compressedBytes, plainBytes, isWritten (0/1)] or an error. */
-export type ResultMeta = [number, number, number, number, number] | { code?: string; message: string }
-export interface ResultMessage { seq: number; buffer: ArrayBuffer; results: ResultMeta[]; input: ArrayBuffer }
 
 interface Waiter {
   resolve: (r: PoolOutput) => void
   reject: (e: unknown) => void
-  bytes: number
-}
-
-interface Slot {
-  worker: Worker
-  inflight: number
-  waiting: Map<number, Waiter[]>
 }
 
 const BATCH_BYTES = 512 * 1024
@@ -76,7 +61,6 @@ const OUTPUT_ARENA_BYTES = 64 * MiB
 const BATCH_JOBS = 256
 
 export class SealPool {
-  private readonly workers: Slot[] = []
   private batch: Uint8Array | undefined
   private batchUsed = 0
   private batchJobs: JobMeta[] = []
@@ -84,7 +68,6 @@ export class SealPool {
   private batchWorkBytes = 0
   private batchWaiters: Waiter[] = []
   private scheduled = false
-  private seq = 0
   /**
    * Batch inputs, given back once their batch is done, and outputs of native seal batches, given back once every
    * object of them is released (see `PoolOutput.release`): memory reused rather than left to the collector (a
@@ -98,43 +81,20 @@ export class SealPool {
   private nativeIdle: (() => void) | undefined
 
   private readonly level: number
-  private readonly script: string
-  private readonly workerCount: number
+  private readonly threadCount: number
 
-  private readonly isNative: boolean
-  private readonly hasWorkerScript: boolean
-
-  /**
-   * `workers`: threads that work at once (default: up to two, one per core), worker threads or the native
-   * addon's seal threads. `native: false` sends every batch to worker threads.
-   */
-  constructor(private readonly keys: ObjectKeys, options: { workers?: number; zstdLevel?: number; native?: boolean } = {}) {
+  /** `threads`: the native addon's seal threads that work at once (default: up to two, one per core); 0 runs every job inline. */
+  constructor(private readonly keys: ObjectKeys, options: { threads?: number; zstdLevel?: number } = {}) {
     this.level = options.zstdLevel ?? 3
-    this.script = fileURLToPath(new URL('./seal-worker.js', import.meta.url))
-    this.isNative = options.native ?? true
-    this.hasWorkerScript = existsSync(this.script)
-    // the seal threads need no script: without one (the TypeScript sources) only worker batches run inline
-    this.workerCount = this.isNative || this.hasWorkerScript ? (options.workers ?? Math.min(2, availableParallelism())) : 0
+    this.threadCount = options.threads ?? Math.min(2, availableParallelism())
   }
 
   get isInline(): boolean {
-    return this.workerCount === 0
-  }
-
-  /** Workers start on the first job: a run with nothing to seal (a no-change backup) never pays for them. */
-  private startWorkers(): void {
-    const plainKeys = { chunkIdKey: this.keys.chunkIdKey, treeIdKey: this.keys.treeIdKey, dataKey: this.keys.dataKey }
-    for (let i = 0; i < this.workerCount; i++) {
-      const worker = new Worker(this.script, { workerData: { keys: plainKeys, level: this.level } })
-      const slot: Slot = { worker, inflight: 0, waiting: new Map() }
-      worker.on('message', (msg: ResultMessage) => this.onResults(slot, msg))
-      worker.on('error', (err) => this.failAll(slot, err))
-      this.workers.push(slot)
-    }
+    return this.threadCount === 0
   }
 
   /**
-   * Queues a job. An inline pool runs it before returning; a worker pool copies the input before returning. Either
+   * Queues a job. An inline pool runs it before returning; otherwise the input is copied before returning. Either
    * way the caller may reuse its buffers as soon as `submit` returns.
    */
   submit(job: PoolJob): Promise<PoolOutput> {
@@ -164,7 +124,7 @@ export class SealPool {
     this.batchSources.push(source ?? null)
     const bytes = source?.length ?? job.data.length
     this.batchWorkBytes += bytes
-    const promise = new Promise<PoolOutput>((resolve, reject) => this.batchWaiters.push({ resolve, reject, bytes }))
+    const promise = new Promise<PoolOutput>((resolve, reject) => this.batchWaiters.push({ resolve, reject }))
     // cut batches by work, not only by copied bytes: jobs that read from files carry no data but are as heavy
     if (this.batchJobs.length >= BATCH_JOBS || this.batchWorkBytes >= BATCH_BYTES) this.dispatch()
     else if (!this.scheduled) {
@@ -182,32 +142,12 @@ export class SealPool {
   private dispatch(): void {
     this.scheduled = false
     if (this.batch === undefined || this.batchJobs.length === 0) return
-    if (this.isNative && this.batchJobs.every((j) => j[0] === 0)) {
-      this.dispatchNative()
-      return
-    }
-    if (this.isNative && this.batchJobs.every(isNativeOpen)) {
-      this.dispatchNativeOpen()
-      return
-    }
-    if (!this.hasWorkerScript) {
-      this.runInline()
-      return
-    }
-    if (this.workers.length === 0) this.startWorkers()
-    const slot = this.workers.reduce((a, b) => (b.inflight < a.inflight ? b : a))
-    const seq = this.seq++
-    const { input, metas, sources, waiters } = this.takeBatch()
-    // the batch moves to the worker: a copy of it, since a span of the arena cannot be transferred alone
-    const buffer = input.slice().buffer
-    this.inputs.give(input)
-    slot.waiting.set(seq, waiters)
-    slot.inflight += waiters.reduce((n, w) => n + w.bytes, 0)
-    const message: BatchMessage = { seq, buffer, jobs: metas, sources }
-    slot.worker.postMessage(message, [buffer])
+    if (this.batchJobs.every((j) => j[0] === 0)) this.dispatchNative()
+    else if (this.batchJobs.every(isNativeOpen)) this.dispatchNativeOpen()
+    else this.runInline()
   }
 
-  /** Runs the batch being filled on this thread (no worker script to start a worker with). */
+  /** Runs the batch being filled on this thread. */
   private runInline(): void {
     const { input, metas, sources, waiters } = this.takeBatch()
     waiters.forEach((w, i) => {
@@ -252,7 +192,7 @@ export class SealPool {
     work.then(() => done(undefined), done)
   }
 
-  /** Hands the current batch (seals only) to the native addon's seal threads, `workerCount` of them. */
+  /** Hands the current batch (seals only) to the native addon's seal threads, `threadCount` of them. */
   private dispatchNative(): void {
     const { input, metas, waiters } = this.takeBatch()
     const count = metas.length
@@ -264,7 +204,7 @@ export class SealPool {
     })
     const out = takeSpan(this.outputs, capacity)
     const results = new Int32Array(count * 3)
-    const start = () => sealBatch({ dataKey: this.keys.dataKey, level: this.level, input, jobs, salts: randomBytes(count * SALT_BYTES), out, results }, this.workerCount)
+    const start = () => sealBatch({ dataKey: this.keys.dataKey, level: this.level, input, jobs, salts: randomBytes(count * SALT_BYTES), out, results }, this.threadCount)
     this.runNativeBatch(start, (err) => {
       this.inputs.give(input)
       if (err !== undefined) {
@@ -311,7 +251,7 @@ export class SealPool {
       places[i * 2 + 1] = position
     })
     const results = new Int32Array(count * 3)
-    const start = () => openBatch({ dataKey: this.keys.dataKey, chunkIdKey: this.keys.chunkIdKey, input, jobs, places, paths, results }, this.workerCount)
+    const start = () => openBatch({ dataKey: this.keys.dataKey, chunkIdKey: this.keys.chunkIdKey, input, jobs, places, paths, results }, this.threadCount)
     this.runNativeBatch(start, (err) => {
       waiters.forEach((w, i) => {
         if (err !== undefined) w.reject(err)
@@ -329,49 +269,15 @@ export class SealPool {
     })
   }
 
-  private onResults(slot: Slot, msg: ResultMessage): void {
-    const waiters = slot.waiting.get(msg.seq) ?? []
-    slot.waiting.delete(msg.seq)
-    const all = new Uint8Array(msg.buffer)
-    for (let i = 0; i < waiters.length; i++) {
-      const w = waiters[i]
-      const r = msg.results[i]
-      slot.inflight -= w.bytes
-      if (Array.isArray(r)) w.resolve({ data: all.subarray(r[0], r[0] + r[1]), compressedBytes: r[2], plainBytes: r[3], isWritten: r[4] === 1 })
-      else w.reject(toError(r))
-    }
-  }
-
-  private failAll(slot: Slot, err: unknown): void {
-    this.failure ??= err
-    for (const waiters of slot.waiting.values()) for (const w of waiters) w.reject(err)
-    slot.waiting.clear()
-  }
-
-  /**
-   * Asks each worker to finish and waits for it to exit. Workers are never terminated while busy: a worker killed
-   * inside a native call (the BLAKE3 binding, during its start-up self-test) aborts the whole process.
-   */
+  /** Waits for the batches handed to the seal threads. */
   async close(): Promise<void> {
     this.dispatch()
     if (this.nativeRunning > 0) await new Promise<void>((resolve) => (this.nativeIdle = resolve))
     this.nativeIdle = undefined
-    await Promise.all(
-      this.workers.map(async ({ worker }) => {
-        const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
-        worker.postMessage(CLOSE_MESSAGE)
-        const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS)
-        await exited
-        clearTimeout(timer)
-      }),
-    )
-    this.workers.length = 0
   }
 }
 
 const EMPTY = new Uint8Array(0)
-export const CLOSE_MESSAGE = 'close'
-const CLOSE_TIMEOUT_MS = 30_000
 
 /** A span of `arena`, or a buffer of its own when the arena has no room (left to the collector). */
 function takeSpan(arena: SpanArena, length: number): Uint8Array {
@@ -449,9 +355,4 @@ function isZeros(data: Uint8Array): boolean {
 function writeAll(fd: number, data: Uint8Array, position: number): void {
   let done = 0
   while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done)
-}
-
-function toError(r: { code?: string; message: string }): Error {
-  if (r.code !== undefined && (ERROR_CODES as readonly string[]).includes(r.code)) return new ArcaError(r.code as ErrorCode, r.message)
-  return new Error(r.message)
 }
