@@ -75,7 +75,6 @@ export class SealPool {
    */
   private readonly inputs = new SpanArena(INPUT_ARENA_BYTES)
   private readonly outputs = new SpanArena(OUTPUT_ARENA_BYTES)
-  private failure: unknown = undefined
   /** Native batches not yet settled. */
   private nativeRunning = 0
   private nativeIdle: (() => void) | undefined
@@ -83,7 +82,10 @@ export class SealPool {
   private readonly level: number
   private readonly threadCount: number
 
-  /** `threads`: the native addon's seal threads that work at once (default: up to two, one per core); 0 runs every job inline. */
+  /**
+   * `threads`: the native addon's seal threads that work at once (default: up to two, one per core); 0 runs every
+   * job inline.
+   */
   constructor(private readonly keys: ObjectKeys, options: { threads?: number; zstdLevel?: number } = {}) {
     this.level = options.zstdLevel ?? 3
     this.threadCount = options.threads ?? Math.min(2, availableParallelism())
@@ -105,7 +107,6 @@ export class SealPool {
         return Promise.reject(err)
       }
     }
-    if (this.failure !== undefined) return Promise.reject(this.failure)
     const header = job.op === 'seal' ? job.header : EMPTY
     const size = job.id.length + header.length + job.data.length
     if (this.batch !== undefined && this.batchUsed + size > this.batch.length) this.dispatch()
