@@ -1,5 +1,5 @@
 import t from 'tap'
-import { SpanArena } from '../src/repo/span-arena.js'
+import { SpanArena } from '../src/core/span-arena.js'
 
 const overlaps = (x: Uint8Array, y: Uint8Array) => x.byteOffset < y.byteOffset + y.length && y.byteOffset < x.byteOffset + x.length
 

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from '../core/clock.js'
 import { ArcaError, isArcaError } from '../core/errors.js'
 import { toHex } from '../core/hex.js'
+import { SpanArena } from '../core/span-arena.js'
 import { expectResponse, wireError, type ClientSession } from '../protocol/client-session.js'
 import { FetchStatus, MAX_IDS_PER_GET, MAX_IDS_PER_REQUEST, MAX_OBJECTS_PER_PUT, MessageType, type Body, type Frame, type PlanRegistrations, type RunSummary, type Usage, type Welcome } from '../protocol/messages.js'
 import type { Store, StoredRecord, StoreStats } from '../protocol/store.js'
@@ -21,6 +22,20 @@ const BATCH_BYTES = 1024 * 1024
 const MAX_PART_PUTS_UNANSWERED = 2
 /** Ask the node to flush once this many put bytes are held for a possible replay. */
 const RETAIN_FLUSH_BYTES = 24 * 1024 * 1024
+/**
+ * Address space for retained envelopes: they are dropped in the order they were put, so first fit keeps them
+ * together and the pages touched stay near the bytes retained at once (RETAIN_FLUSH_BYTES, plus the puts made while
+ * a FLUSH is answered).
+ */
+const RETAINED_ARENA_BYTES = 64 * 1024 * 1024
+/**
+ * Back-pressure: past this much retained, a put resolves only once a FLUSH has dropped what is retained. A FLUSH
+ * waits for every PUT sent before it to be answered, so while puts keep coming it may not go out, and the retained
+ * copies grew without bound (one network day 1 kept more than 64 MiB).
+ */
+const MAX_RETAINED_BYTES = 48 * 1024 * 1024
+/** For the test that checks the bound. */
+export const MAX_RETAINED_BYTES_FOR_TESTS = MAX_RETAINED_BYTES
 const MAX_RECONNECT_ATTEMPTS = 60
 
 interface GetEntry {
@@ -31,9 +46,9 @@ interface GetEntry {
 
 interface PutEntry {
   id: Uint8Array
+  /** A copy of the envelope put, in the retained arena (or apart when it had no room). */
   envelope: Uint8Array
   seq: number
-  release: (() => void) | undefined
 }
 
 export interface RemoteStoreOptions {
@@ -62,13 +77,19 @@ export class RemoteStore implements Store {
   private getsScheduled = false
   private readonly outstanding = new Set<Promise<unknown>>()
   private retained: PutEntry[] = []
-  private retainedBytes = 0
+  private keptBytes = 0
+  private readonly retainedArena = new SpanArena(RETAINED_ARENA_BYTES)
   private seq = 0
   private autoFlush: Promise<void> | undefined
   private failure: unknown = undefined
   private closing = false
   private readonly limiter: RateLimiter | undefined
   reconnects = 0
+
+  /** Bytes of envelopes put and kept until the node has made them durable. */
+  get retainedBytes(): number {
+    return this.keptBytes
+  }
 
   private constructor(
     private readonly connector: () => Promise<ClientSession>,
@@ -127,18 +148,26 @@ export class RemoteStore implements Store {
   }
 
   /**
-   * `put` keeps `envelope` itself, not a copy, until the node has made it durable (it may have to send it again
-   * after a reconnect), and then calls `release`: the seal pool reuses that memory, and no copy per object waits
-   * for the collector.
+   * `put` keeps a copy of the envelope until the node has made it durable (it may have to send it again after a
+   * reconnect) and calls `release` at once. The copies live in an arena of the store's own, in the order they are
+   * dropped, so none waits for the collector, and the seal pool's memory is not held across FLUSH round trips (its
+   * outputs, freed out of that order, fragmented and overflowed when the store kept them).
    */
   put(id: Uint8Array, envelope: Uint8Array, release?: () => void): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(this.failure)
-    const entry: PutEntry = { id: Buffer.from(id), envelope, seq: ++this.seq, release }
+    if (this.failure !== undefined) {
+      release?.()
+      return Promise.reject(this.failure)
+    }
+    const kept = this.retainedArena.take(envelope.length) ?? new Uint8Array(envelope.length)
+    kept.set(envelope)
+    release?.()
+    const entry: PutEntry = { id: Buffer.from(id), envelope: kept, seq: ++this.seq }
     this.retained.push(entry)
-    this.retainedBytes += envelope.length
+    this.keptBytes += envelope.length
     this.batch.push(entry)
     this.batchBytes += envelope.length
-    const done = new Promise<void>((resolve, reject) => this.batchWaiters.push({ resolve, reject }))
+    const answered = new Promise<void>((resolve, reject) => this.batchWaiters.push({ resolve, reject }))
+    const done = this.keptBytes < MAX_RETAINED_BYTES ? answered : answered.then(() => this.flushRetained())
     if (this.batchBytes >= BATCH_BYTES || this.batch.length >= MAX_OBJECTS_PER_PUT) this.sendBatch()
     else if (!this.batchScheduled) {
       this.batchScheduled = true
@@ -162,17 +191,13 @@ export class RemoteStore implements Store {
   }
 
   async flush(): Promise<void> {
-    this.sendBatch()
-    await this.settleOutstanding()
-    const upTo = this.seq
+    const upTo = await this.sendAndSettle()
     await this.call({ type: MessageType.FLUSH, body: null })
     this.release(upTo)
   }
 
   async commitSnapshot(id: Uint8Array, record: Uint8Array): Promise<void> {
-    this.sendBatch()
-    await this.settleOutstanding()
-    const upTo = this.seq
+    const upTo = await this.sendAndSettle()
     await this.call({ type: MessageType.COMMIT_SNAPSHOT, body: { id, record } })
     this.release(upTo)
   }
@@ -241,13 +266,7 @@ export class RemoteStore implements Store {
     const tracked = answered.then(
       () => {
         for (const w of waiters) w.resolve()
-        if (this.retainedBytes >= RETAIN_FLUSH_BYTES && this.autoFlush === undefined) {
-          this.autoFlush = this.flush()
-            .catch((err) => {
-              this.failure ??= err
-            })
-            .finally(() => (this.autoFlush = undefined))
-        }
+        if (this.keptBytes >= RETAIN_FLUSH_BYTES) void this.flushRetained()
       },
       (err) => {
         for (const w of waiters) w.reject(err)
@@ -290,9 +309,27 @@ export class RemoteStore implements Store {
     })
   }
 
-  private async settleOutstanding(): Promise<void> {
-    while (this.outstanding.size > 0) await Promise.all([...this.outstanding])
+  /** Starts a FLUSH unless one runs; settles when it is done (its failure is kept in `failure`). */
+  private flushRetained(): Promise<void> {
+    this.autoFlush ??= this.flush()
+      .catch((err) => {
+        this.failure ??= err
+      })
+      .finally(() => (this.autoFlush = undefined))
+    return this.autoFlush
+  }
+
+  /**
+   * Sends every put made so far and waits for those PUTs to be answered; the last of their seqs. Puts made while it
+   * waits are not waited for (a FLUSH must not wait for a stream of puts to pause) and are not covered: the caller
+   * releases up to the seq returned, never an entry that may not have been sent yet.
+   */
+  private async sendAndSettle(): Promise<number> {
+    this.sendBatch()
+    const upTo = this.seq
+    await Promise.all([...this.outstanding])
     if (this.failure !== undefined) throw this.failure
+    return upTo
   }
 
   /** Drops retained puts up to `seq`, releasing their envelopes: the node has made them durable. */
@@ -300,8 +337,8 @@ export class RemoteStore implements Store {
     let i = 0
     for (; i < this.retained.length && this.retained[i].seq <= seq; i++) {
       const entry = this.retained[i]
-      this.retainedBytes -= entry.envelope.length
-      entry.release?.()
+      this.keptBytes -= entry.envelope.length
+      this.retainedArena.give(entry.envelope)
     }
     this.retained = this.retained.slice(i)
   }

@@ -4,3 +4,4 @@
 export * from './errors.js'
 export * from './clock.js'
 export * from './hex.js'
+export * from './span-arena.js'

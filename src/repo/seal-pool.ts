@@ -14,7 +14,7 @@ import { maxSealedLength, SALT_BYTES } from '../dedup/seal.js'
 import { ID_BYTES, ObjectKind } from '../protocol/object-envelope.js'
 import type { FilePlace } from '../protocol/store.js'
 import { openObject, sealObject, type ObjectKeys } from './objects.js'
-import { SpanArena } from './span-arena.js'
+import { SpanArena } from '../core/span-arena.js'
 
 export type PoolJob =
   | { op: 'seal'; id: Uint8Array; header: Uint8Array; data: Uint8Array }
