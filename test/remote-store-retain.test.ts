@@ -5,7 +5,7 @@
  * once, its bytes free for reuse.
  */
 import t from 'tap'
-import { MAX_RETAINED_BYTES_FOR_TESTS } from '../src/agent/remote-store.js'
+import { MAX_RETAINED_BYTES } from '../src/agent/remote-store.js'
 import { chunk, id } from './helpers/store-conformance.js'
 import { tempDir } from './helpers/env.js'
 import { connectRemote, pairTestDevice, startTestNode } from './helpers/test-node.js'
@@ -47,7 +47,7 @@ t.test('retained copies stay bounded while puts keep coming, and every object ar
   }
   await Promise.all(Array.from({ length: inFlight }, (_, slot) => sender(slot)))
   t.equal(released, count, 'every put released the caller\'s buffer before returning')
-  t.ok(maxRetained <= MAX_RETAINED_BYTES_FOR_TESTS + inFlight * (size + 64), `retained at most ${(maxRetained / MIB).toFixed(1)} MiB of the ${(count * size) / MIB} MiB put`)
+  t.ok(maxRetained <= MAX_RETAINED_BYTES + inFlight * (size + 64), `retained at most ${(maxRetained / MIB).toFixed(1)} MiB of the ${(count * size) / MIB} MiB put`)
   t.ok(maxRetained > 0, 'some puts were retained at times')
   await store.flush()
   t.equal(store.retainedBytes, 0, 'nothing retained after a flush')

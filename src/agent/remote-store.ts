@@ -29,13 +29,11 @@ const RETAIN_FLUSH_BYTES = 24 * 1024 * 1024
  */
 const RETAINED_ARENA_BYTES = 64 * 1024 * 1024
 /**
- * Back-pressure: past this much retained, a put resolves only once a FLUSH has dropped what is retained. A FLUSH
- * waits for every PUT sent before it to be answered, so while puts keep coming it may not go out, and the retained
- * copies grew without bound (one network day 1 kept more than 64 MiB).
+ * Back-pressure: past this much retained, a put resolves only once a FLUSH has dropped what is retained. Puts can
+ * come faster than FLUSH round trips (each makes the node sync), and without a bound a stream of puts kept every
+ * copy (test/remote-store-retain.test.ts).
  */
-const MAX_RETAINED_BYTES = 48 * 1024 * 1024
-/** For the test that checks the bound. */
-export const MAX_RETAINED_BYTES_FOR_TESTS = MAX_RETAINED_BYTES
+export const MAX_RETAINED_BYTES = 48 * 1024 * 1024
 const MAX_RECONNECT_ATTEMPTS = 60
 
 interface GetEntry {
