@@ -53,7 +53,8 @@ export interface Store {
   flush(): Promise<void>
   /**
    * Optional, for stores on this machine: the file range holding a durable object's envelope, or undefined (not
-   * stored, or not yet flushed). Lets restore and check read envelopes on the seal threads without a copy through the caller.
+   * stored, or not yet flushed). Lets restore and check read envelopes on the seal threads without a copy through
+   * the caller.
    */
   locate?(id: Uint8Array): FilePlace | undefined
   /**
