@@ -91,7 +91,7 @@ export class SealPool {
     this.threadCount = options.threads ?? Math.min(2, availableParallelism())
   }
 
-  get isInline(): boolean {
+  private get isInline(): boolean {
     return this.threadCount === 0
   }
 
@@ -305,7 +305,7 @@ function jobOf(input: Uint8Array, [op, kind, at, idLength, headerLength, dataLen
   }
 }
 
-export function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutput {
+function runJob(keys: ObjectKeys, job: PoolJob, level: number): PoolOutput {
   if (job.op === 'seal') {
     const { envelope, compressedBytes } = sealObject(keys, job.id, job.header, job.data, { level })
     return { data: envelope, compressedBytes, plainBytes: job.data.length, isWritten: false }
