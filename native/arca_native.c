@@ -527,7 +527,9 @@ static size_t compress_into(ZSTD_CCtx **ctx, int *ctxLevel, int level, uint8_t *
 /*
  * The same choice as compressChunk: *alg 1 and the body compressed into dst (which holds at least `length` bytes and
  * is also the sample's scratch space), or *alg 0 and the data itself. Compressing straight into the output keeps no
- * buffer per thread (one of 8 MiB, for the largest chunk, cost each seal thread's malloc arena that much).
+ * buffer per thread (one of 8 MiB, for the largest chunk, cost each seal thread's malloc arena that much). With room
+ * for zstd's bound (sealingRoom in src/dedup/seal.ts) the body is the one compressChunk makes; with less, zstd may
+ * end a block raw where it ran short, which is still a valid body.
  */
 static const uint8_t *choose_body(int level, const uint8_t *data, size_t length, uint8_t *dst, size_t dstCapacity, uint8_t *alg, size_t *bodyLength, const char **error) {
   static __thread int sampleLevel = -1000;

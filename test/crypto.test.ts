@@ -14,7 +14,7 @@ import { keyedBlake3 } from '../src/dedup/blake3.js'
 import { createKeySlot, decodeKeySlot, openKeySlot } from '../src/dedup/key-slot.js'
 import { padmeLength } from '../src/dedup/padme.js'
 import { decodeRecoveryKey, encodeRecoveryKey } from '../src/dedup/recovery-key.js'
-import { maxSealedLength, open, seal, sealParts } from '../src/dedup/seal.js'
+import { maxSealedLength, open, seal, sealingRoom, sealParts } from '../src/dedup/seal.js'
 import { deriveVaultKeys } from '../src/dedup/vault-keys.js'
 import { envelopeHeader, ObjectKind } from '../src/protocol/object-envelope.js'
 import { CHUNK_HEADER, chunkId, openObject, sealObject, treeId } from '../src/repo/objects.js'
@@ -62,6 +62,9 @@ t.test('seal/open round trip and sealed length', async (t) => {
     t.equal(stored.sealed.length, 16 + padmeLength(9 + c.plain.length) + 16, `${c.name}: uncompressed sealed length`)
     t.equal(maxSealedLength(c.plain.length), stored.sealed.length, `${c.name}: maxSealedLength is the uncompressed length`)
     t.ok(sealed.length <= maxSealedLength(c.plain.length), `${c.name}: a compressed seal is no longer`)
+    const n = c.plain.length
+    const zstdBound = n + (n >> 8) + (n < 131072 ? (131072 - n) >> 11 : 0)
+    t.ok(sealingRoom(n) >= maxSealedLength(n) && sealingRoom(n) >= 16 + 9 + zstdBound + 16, `${c.name}: sealingRoom holds the sealed length and zstd's bound`)
     t.ok(Buffer.from(open(keys.dataKey, stored.sealed, AAD)).equals(c.plain), `${c.name}: uncompressed opens`)
     // scratch opens decrypt in 64 KiB slices into a buffer of the thread (a 1 MiB random payload takes 17 slices)
     t.ok(Buffer.from(open(keys.dataKey, sealed, AAD, true)).equals(c.plain), `${c.name}: opens into scratch`)

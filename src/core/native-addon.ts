@@ -108,7 +108,9 @@ export interface SealBatchArgs {
 
 /**
  * Seals every object of a batch into `out`, each as `envelope header | sealed payload`, byte for byte what
- * `sealObject` (repo/objects.ts) gives for the same salt. Batches queue for the addon's seal threads, of which
+ * `sealObject` (repo/objects.ts) gives for the same salt when `out` has `sealingRoom` (dedup/seal.ts) per object:
+ * zstd compresses straight into it (with only the sealed length at most, a body may come out differently, still
+ * valid). Batches queue for the addon's seal threads, of which
  * `threads` (1-8) run once this returns; none is ever stopped. None of the arrays may be touched until the
  * promise settles; it rejects on an internal failure (memory, a buffer too small), never for the data.
  */

@@ -39,6 +39,16 @@ export function maxSealedLength(plainLength: number): number {
   return SALT_BYTES + padmeLength(HEADER_BYTES + plainLength) + TAG_BYTES
 }
 
+/**
+ * Room for sealing `plainLength` bytes in place (the native addon compresses straight into its output): the sealed
+ * length at most, and room for zstd's worst case (`ZSTD_COMPRESSBOUND`), so that zstd never runs short of room and
+ * makes the same body as `seal`.
+ */
+export function sealingRoom(plainLength: number): number {
+  const zstdBound = plainLength + Math.floor(plainLength / 256) + (plainLength < 128 * 1024 ? Math.floor((128 * 1024 - plainLength) / 2048) : 0)
+  return Math.max(maxSealedLength(plainLength), SALT_BYTES + HEADER_BYTES + zstdBound + TAG_BYTES)
+}
+
 export interface SealResult {
   /** prefix | sealed payload */
   sealed: Buffer

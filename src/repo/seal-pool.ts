@@ -10,7 +10,7 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { ArcaError } from '../core/errors.js'
 import { openBatch, sealBatch } from '../core/native-addon.js'
-import { maxSealedLength, SALT_BYTES } from '../dedup/seal.js'
+import { SALT_BYTES, sealingRoom } from '../dedup/seal.js'
 import { ID_BYTES, ObjectKind } from '../protocol/object-envelope.js'
 import type { FilePlace } from '../protocol/store.js'
 import { openObject, sealObject, type ObjectKeys } from './objects.js'
@@ -201,7 +201,7 @@ export class SealPool {
     let capacity = 0
     metas.forEach(([, , at, idLength, headerLength, dataLength], i) => {
       jobs.set([at, idLength, headerLength, dataLength], i * 4)
-      capacity += headerLength + maxSealedLength(dataLength)
+      capacity += headerLength + sealingRoom(dataLength)
     })
     const out = takeSpan(this.outputs, capacity)
     const results = new Int32Array(count * 3)
