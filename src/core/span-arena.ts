@@ -1,8 +1,8 @@
 /**
- * Spans of one large buffer for the seal pool's batch inputs and outputs: given out first fit from the lowest
- * address, given back in any order, with free gaps merged. The buffer is allocated on the first `take` and its
- * pages are touched only as far as spans have reached, so the resident memory is the high-water mark of the bytes
- * in use at once (plus gaps), not the capacity. When no gap holds a span, `take` answers undefined and the caller
+ * Spans of one large buffer (the seal pool's batch inputs and outputs, the remote store's kept puts): given out
+ * first fit from the lowest address, given back in any order, with free gaps merged. The buffer is allocated on the
+ * first `take` and its pages are touched only as far as spans have reached, so the resident memory is the
+ * high-water mark of the bytes in use at once (plus gaps), not the capacity. When no gap holds a span, `take` answers undefined and the caller
  * allocates on its own (left to the collector): a span never given back costs memory, never correctness.
  */
 
@@ -19,6 +19,7 @@ export class SpanArena {
   private readonly gaps: Gap[]
   /** Spans given out and not yet back: start -> reserved length. */
   private readonly inUse = new Map<number, number>()
+  private highWater = 0
 
   constructor(readonly capacityBytes: number) {
     if (!Number.isSafeInteger(capacityBytes) || capacityBytes <= 0 || capacityBytes % ALIGN !== 0) {
@@ -35,7 +36,9 @@ export class SpanArena {
   }
 
   /** The end of the highest span ever given out: how far the buffer's pages may have been touched. */
-  highWaterBytes = 0
+  get highWaterBytes(): number {
+    return this.highWater
+  }
 
   /** A span of `length` bytes at the lowest address that holds it, or undefined when none does. */
   take(length: number): Uint8Array | undefined {
@@ -48,7 +51,7 @@ export class SpanArena {
     gap.start += reserved
     if (gap.start === gap.end) this.gaps.splice(i, 1)
     this.inUse.set(start, reserved)
-    this.highWaterBytes = Math.max(this.highWaterBytes, start + reserved)
+    this.highWater = Math.max(this.highWater, start + reserved)
     this.memory ??= new Uint8Array(Buffer.allocUnsafeSlow(this.capacityBytes).buffer, 0, this.capacityBytes)
     return this.memory.subarray(start, start + length)
   }
@@ -63,11 +66,11 @@ export class SpanArena {
    * this arena did not give is returned as it is.
    */
   shrink(span: Uint8Array, length: number): Uint8Array {
+    if (length > span.length) throw new RangeError(`Cannot shrink a span of ${span.length} bytes to ${length}`)
     if (!this.owns(span)) return span.subarray(0, length)
     const start = span.byteOffset
     const reserved = this.inUse.get(start)!
     const kept = Math.max(ALIGN, Math.ceil(length / ALIGN) * ALIGN)
-    if (length > span.length) throw new RangeError(`Cannot shrink a span of ${span.length} bytes to ${length}`)
     if (kept < reserved) {
       this.inUse.set(start, kept)
       this.release(start + kept, start + reserved)

@@ -52,12 +52,10 @@ interface Waiter {
 const BATCH_BYTES = 512 * 1024
 const MiB = 1024 * 1024
 /**
- * Address space for batch inputs, and for sealed outputs, in use at once. Resident memory follows the bytes in use
- * (first fit from the lowest address), not these: 20-28 MiB each were touched on a day-1 backup to this machine.
+ * Address space for batch inputs, and for sealed outputs, in use at once (each). Resident memory follows the bytes
+ * in use (first fit from the lowest address), not this: 11-28 MiB of each were touched on a day-1 backup.
  */
-const INPUT_ARENA_BYTES = 48 * MiB
-/** Outputs also wait, on the network path, until the node has made them durable (up to 24 MiB more). */
-const OUTPUT_ARENA_BYTES = 64 * MiB
+const ARENA_BYTES = 48 * MiB
 const BATCH_JOBS = 256
 
 export class SealPool {
@@ -73,8 +71,8 @@ export class SealPool {
    * object of them is released (see `PoolOutput.release`): memory reused rather than left to the collector (a
    * buffer per batch churned about 1.4 GB through malloc on a day-1 backup; docs/PERFORMANCE.md).
    */
-  private readonly inputs = new SpanArena(INPUT_ARENA_BYTES)
-  private readonly outputs = new SpanArena(OUTPUT_ARENA_BYTES)
+  private readonly inputs = new SpanArena(ARENA_BYTES)
+  private readonly outputs = new SpanArena(ARENA_BYTES)
   /** Native batches not yet settled. */
   private nativeRunning = 0
   private nativeIdle: (() => void) | undefined
